@@ -1,0 +1,114 @@
+"""LR bitstream codecs behind one small interface, chosen by name.
+
+A codec turns an (H, W, 3) uint8 array into bytes and back. Each codec module
+imports its library only when used, so a missing optional library gives a
+clear message instead of an import failure at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from irc.errors import IrcError
+
+
+@dataclass(frozen=True)
+class CodecSettings:
+    quality: int | None  # None for lossless
+    lossless: bool
+
+
+class Codec:
+    """Base class: subclasses set the class attributes and implement _encode/_decode."""
+
+    name: str = ""
+    suffix: str = ""  # file suffix of the raw bitstream (for `irc extract`)
+    lossy: bool = True  # supports a quality setting
+    lossless: bool = True  # supports exact coding
+    default_lossless: bool = False
+    default_quality: int | None = None
+    quality_range: tuple[int, int] = (1, 100)
+
+    def settings(self, quality: int | None = None, lossless: bool | None = None) -> CodecSettings:
+        """Validate user options and return what will be used."""
+        if lossless and not self.lossless:
+            raise IrcError(f"codec {self.name} has no lossless mode")
+        if lossless and quality is not None:
+            raise IrcError("give either -q/--quality or --lossless, not both")
+        if quality is None and lossless is None:
+            lossless = self.default_lossless
+        if lossless or (quality is None and not self.lossy):
+            return CodecSettings(None, True)
+        if not self.lossy:
+            raise IrcError(f"codec {self.name} is lossless only; -q does not apply")
+        quality = self.default_quality if quality is None else quality
+        lo, hi = self.quality_range
+        if not lo <= int(quality) <= hi:
+            raise IrcError(f"quality {quality} is out of range for {self.name} ({lo}-{hi})")
+        return CodecSettings(int(quality), False)
+
+    def encode(self, arr: np.ndarray, settings: CodecSettings) -> bytes:
+        arr = np.ascontiguousarray(arr, dtype=np.uint8)
+        if arr.ndim != 3 or arr.shape[2] != 3:
+            raise ValueError(f"codec input must be (H, W, 3) uint8, got {arr.shape}")
+        return self._encode(arr, settings)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        try:
+            arr = self._decode(data)
+        except IrcError:
+            raise
+        except Exception as exc:  # library-specific decode errors
+            raise IrcError(f"the {self.name} payload cannot be decoded: {exc}") from None
+        if arr.ndim == 2:
+            arr = np.stack([arr] * 3, axis=-1)
+        return np.ascontiguousarray(arr[..., :3], dtype=np.uint8)
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+    def _encode(self, arr: np.ndarray, settings: CodecSettings) -> bytes:
+        raise NotImplementedError
+
+    def _decode(self, data: bytes) -> np.ndarray:
+        raise NotImplementedError
+
+
+# name -> "module:Class"; modules are imported on first use.
+_REGISTRY = {
+    "png": "irc.codecs.pillow_codecs:PNG",
+    "jpeg": "irc.codecs.pillow_codecs:JPEG",
+    "webp": "irc.codecs.pillow_codecs:WebP",
+    "jxl": "irc.codecs.imagecodecs_codecs:JXL",
+    "avif": "irc.codecs.imagecodecs_codecs:AVIF",
+}
+_ALIASES = {"jpg": "jpeg", "jpegxl": "jxl"}
+_RETIRED = {
+    "flif": "FLIF has no maintained library; use --codec jxl (JPEG XL, FLIF's successor, lossless by default)",
+}
+
+CODEC_NAMES = tuple(_REGISTRY)
+
+
+def get_codec(name: str) -> Codec:
+    key = _ALIASES.get(name.lower(), name.lower())
+    if key in _RETIRED:
+        raise IrcError(_RETIRED[key])
+    if key not in _REGISTRY:
+        raise IrcError(f"unknown codec {name!r}; choose one of {', '.join(CODEC_NAMES)}")
+    module_name, cls_name = _REGISTRY[key].split(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, cls_name)()
+
+
+def require(module: str, package: str, codec: str):
+    """Import an optional library or explain how to get it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise IrcError(
+            f"codec {codec} needs the Python package {package!r}: pip install {package}"
+        ) from None

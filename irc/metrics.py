@@ -1,0 +1,85 @@
+"""Image quality and rate metrics, named as the papers use them.
+
+* ``psnr-rgb``: PSNR over all RGB channels, 8-bit peak, no border crop.
+* ``psnr-y``: PSNR of the BT.601 luma (Y of YCbCr, 16-235 range), with ``crop``
+  pixels removed from each border (the papers use crop = scale).
+* ``ssim``: SSIM on the luma, Gaussian window 11 / sigma 1.5 (Wang et al. 2004).
+* ``bpp``: payload bytes * 8 / original pixel count.
+
+Inputs are uint8 arrays (H, W, 3) or float tensors/arrays in [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _as_float255(img) -> np.ndarray:
+    arr = img.detach().cpu().numpy() if hasattr(img, "detach") else np.asarray(img)
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float64)
+    arr = arr.astype(np.float64)
+    if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
+        arr = arr.transpose(1, 2, 0)  # CHW tensor -> HWC
+    return np.clip(arr, 0, 1) * 255.0
+
+
+def rgb_to_y(img255: np.ndarray) -> np.ndarray:
+    """BT.601 luma in [16, 235] from RGB in [0, 255] (as MATLAB's rgb2ycbcr)."""
+    r, g, b = img255[..., 0], img255[..., 1], img255[..., 2]
+    return 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a - b) ** 2))
+    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+
+
+def _crop(a: np.ndarray, crop: int) -> np.ndarray:
+    return a[crop:-crop, crop:-crop] if crop > 0 else a
+
+
+def _quantized(img) -> np.ndarray:
+    """Round to 8-bit levels as a saved image would be."""
+    return np.round(_as_float255(img))
+
+
+def psnr_rgb(ref, test, crop: int = 0) -> float:
+    return _psnr(_crop(_quantized(ref), crop), _crop(_quantized(test), crop))
+
+
+def psnr_y(ref, test, crop: int = 0) -> float:
+    return _psnr(_crop(rgb_to_y(_quantized(ref)), crop), _crop(rgb_to_y(_quantized(test)), crop))
+
+
+def _gaussian_filter(img: np.ndarray, sigma: float = 1.5, size: int = 11) -> np.ndarray:
+    """Separable Gaussian blur, 'valid' region only (no padding)."""
+    import torch
+    from torch.nn import functional as F
+
+    ax = torch.arange(size, dtype=torch.float64) - size // 2
+    k = torch.exp(-(ax**2) / (2 * sigma**2))
+    k = k / k.sum()
+    t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float64))[None, None]
+    t = F.conv2d(t, k.view(1, 1, 1, -1))
+    t = F.conv2d(t, k.view(1, 1, -1, 1))
+    return t[0, 0].numpy()
+
+
+def ssim(ref, test, crop: int = 0) -> float:
+    """SSIM of the BT.601 luma (the usual SR convention)."""
+    x = _crop(rgb_to_y(_quantized(ref)), crop)
+    y = _crop(rgb_to_y(_quantized(test)), crop)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mx, my = _gaussian_filter(x), _gaussian_filter(y)
+    sxx = _gaussian_filter(x * x) - mx * mx
+    syy = _gaussian_filter(y * y) - my * my
+    sxy = _gaussian_filter(x * y) - mx * my
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return float(s.mean())
+
+
+def bpp(payload_bytes: int, width: int, height: int) -> float:
+    return payload_bytes * 8.0 / (width * height)

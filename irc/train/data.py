@@ -1,0 +1,85 @@
+"""Training data: images from folders, random crops with flips and rotations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+IMAGE_SUFFIXES = {".png", ".bmp", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".ppm"}
+
+
+def list_images(folders: list[Path] | list[str]) -> list[Path]:
+    """All image files under the given folders (recursive, sorted)."""
+    files: list[Path] = []
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"training folder not found: {folder}")
+        files += sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    return files
+
+
+def load_rgb_uint8(path: Path) -> torch.Tensor:
+    """(3, H, W) uint8 tensor."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        arr = np.asarray(im.convert("RGB"))
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+
+
+class CropSampler:
+    """Random square crops from a set of images held in memory as uint8.
+
+    Images smaller than the crop are skipped. Sampling is uniform over crop
+    positions (a larger image is drawn more often), driven by a seeded
+    ``torch.Generator`` whose state is checkpointed for exact resumption.
+    """
+
+    def __init__(self, folders, crop: int, seed: int = 0, device: str | torch.device = "cpu"):
+        self.crop = crop
+        self.device = torch.device(device)
+        files = list_images(folders)
+        self.images = []
+        for f in files:
+            img = load_rgb_uint8(f)
+            if img.shape[1] >= crop and img.shape[2] >= crop:
+                self.images.append(img.to(self.device))
+        if not self.images:
+            raise ValueError(f"no training image of at least {crop}x{crop} in {list(map(str, folders))}")
+        weights = torch.tensor(
+            [float((i.shape[1] - crop + 1) * (i.shape[2] - crop + 1)) for i in self.images]
+        )
+        self.weights = weights / weights.sum()
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def sample(self, batch: int) -> torch.Tensor:
+        """(batch, 3, crop, crop) float in [0, 1] on the sampler's device."""
+        g, c = self.generator, self.crop
+        idx = torch.multinomial(self.weights, batch, replacement=True, generator=g)
+        out = []
+        for i in idx.tolist():
+            img = self.images[i]
+            top = int(torch.randint(0, img.shape[1] - c + 1, (1,), generator=g))
+            left = int(torch.randint(0, img.shape[2] - c + 1, (1,), generator=g))
+            patch = img[:, top : top + c, left : left + c]
+            aug = torch.randint(0, 8, (1,), generator=g).item()
+            if aug & 1:
+                patch = patch.flip(2)
+            if aug & 2:
+                patch = patch.flip(1)
+            if aug & 4:
+                patch = patch.transpose(1, 2)
+            out.append(patch)
+        return torch.stack(out).float().div_(255.0)
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])

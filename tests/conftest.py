@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny random-weight models registered for plumbing tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from irc.models import registry
+from irc.models.irn import IRN
+
+KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
+
+
+def make_tiny(scale: int, path: Path, seed: int = 0) -> registry.ModelSpec:
+    """An IRN with one small InvBlock per module and random (non-identity) weights."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(seed)
+    model = IRN(scale, blocks_per_module=1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    save_file({k: v.half().contiguous() for k, v in model.state_dict().items()}, str(path))
+    return registry.ModelSpec(name=f"tiny-x{scale}", arch="irn", scale=scale,
+                              params={"blocks_per_module": 1}, weights=str(path), codecs=("*",),
+                              description="random-weight test model")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("weights")
+    specs = {s: make_tiny(s, folder / f"tiny-x{s}.safetensors") for s in (2, 4, 8)}
+    for spec in specs.values():
+        registry.register(spec)
+    yield specs
+    for spec in specs.values():
+        registry._extra.pop(spec.name, None)
+    registry.load_model.cache_clear()
+
+
+@pytest.fixture
+def photo() -> np.ndarray:
+    """A small deterministic photo-like RGB image with an odd size (not a multiple of 8)."""
+    rng = np.random.default_rng(0)
+    h, w = 45, 67
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([128 + 60 * np.sin(xx / 7.0), 128 + 60 * np.cos(yy / 5.0), (xx + yy) * 1.5], -1)
+    return np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
