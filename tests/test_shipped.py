@@ -1,0 +1,71 @@
+"""Golden numbers for the shipped weights on small Kodak crops (lossless PNG round trip).
+
+The golden values were measured with the shipped weight files; a change of more
+than the tolerance means the model, the pipeline or the metric changed.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from irc import api
+from irc.cli import app
+from irc.metrics import psnr_y
+from irc.models import registry
+
+from .conftest import KODAK
+
+SHIPPED = json.loads(registry.REGISTRY_FILE.read_text())
+CROPS = {"kodim03": (128, 256, 256, 256), "kodim23": (192, 320, 256, 256)}  # top, left, h, w
+
+# (model, image) -> Y-PSNR in dB, measured with the shipped weights (see module docstring)
+GOLDEN = {
+    ("irn-x2", "kodim03"): 40.543,
+    ("irn-x2", "kodim23"): 44.009,
+}
+TOLERANCE_DB = 0.05
+
+
+def crop(name):
+    top, left, h, w = CROPS[name]
+    return np.asarray(Image.open(KODAK / f"{name}.png").convert("RGB"))[top : top + h, left : left + w]
+
+
+def bicubic(rgb, s):
+    im = Image.fromarray(rgb)
+    return np.asarray(im.resize((im.width // s, im.height // s), Image.BICUBIC).resize(im.size, Image.BICUBIC))
+
+
+def test_registry_entries_are_complete():
+    assert {e["name"] for e in SHIPPED} >= {"irn-x2"}
+    for e in SHIPPED:
+        spec = registry.get_spec(e["name"])
+        assert spec.weights_path.is_file()
+        assert len(spec.sha256()) == 16
+        for key in ("data", "iterations", "hardware", "params"):
+            assert key in spec.training, (e["name"], key)
+        assert spec.kodak["psnr_y"] > 0 and spec.kodak["psnr_rgb"] > 0
+        model = registry.load_model(e["name"])
+        assert sum(p.numel() for p in model.parameters()) == spec.training["params"]
+
+
+@pytest.mark.skipif(not KODAK.is_dir(), reason="../shared/data/kodak not present")
+@pytest.mark.parametrize("model,image", sorted(GOLDEN))
+def test_golden_psnr_on_kodak_crops(model, image):
+    s = registry.get_spec(model).scale
+    rgb = crop(image)
+    out = np.asarray(api.decode(api.encode(rgb, codec="png", model=model, scale=None)))
+    got = psnr_y(rgb, out, s)
+    assert got == pytest.approx(GOLDEN[(model, image)], abs=TOLERANCE_DB)
+    assert got > psnr_y(rgb, bicubic(rgb, s), s) + 2.0  # well above the non-learned baseline
+
+
+def test_models_command_lists_shipped_numbers():
+    r = CliRunner().invoke(app, ["models"])
+    assert r.exit_code == 0
+    for e in SHIPPED:
+        assert e["name"] in r.output
+        assert f"{e['kodak']['psnr_y']:.2f}" in r.output
