@@ -55,16 +55,25 @@ def user_errors():
 
 @contextmanager
 def tile_progress(label: str):
-    """Yield a factory total -> advance() that shows a progress bar over tiles."""
+    """Yield a factory total -> advance() that shows a progress bar over tiles.
+
+    The bar starts only when the work starts, so an early error prints nothing else.
+    """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} tiles"),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
-        def factory(total: int):
-            task = bar.add_task(label, total=total)
-            return lambda: bar.advance(task)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} tiles"),
+                   TimeElapsedColumn(), console=err, transient=True)
 
+    def factory(total: int):
+        bar.start()
+        task = bar.add_task(label, total=total)
+        return lambda: bar.advance(task)
+
+    try:
         yield factory
+    finally:
+        if bar.live.is_started:
+            bar.stop()
 
 
 def _check_output(path: Path, force: bool) -> None:
@@ -107,7 +116,7 @@ def encode(
         q = "lossless" if h.lossless else f"q{h.quality}"
         out.print(f"{input} {h.width}x{h.height} -> {dest}: {info.file_bytes:,} bytes "
                   f"(payload {info.payload_bytes:,} B, {bpp(info.payload_bytes, h.width, h.height):.3f} bpp), "
-                  f"LR {h.lr_width}x{h.lr_height} {h.codec} {q}, model {h.model}", highlight=False)
+                  f"LR {h.lr_width}x{h.lr_height} {h.codec} {q}, model {h.model}", highlight=False, soft_wrap=True)
 
 
 @app.command()
