@@ -27,7 +27,7 @@ def main() -> None:
         # a resumed run repeats the iterations after its last checkpoint: keep the latest row per iteration
         by_iter = {r["iter"]: r for r in rows if "val_psnr_y" in r}
         pts = [by_iter[k] for k in sorted(by_iter)]
-        label = log.parent.name
+        label = log.parent.name if log.name == "log.jsonl" else log.stem
         a1.plot([p["iter"] for p in pts], [p["val_psnr_y"] for p in pts], "o-", label=label)
         a2.plot([p["wall"] / 60 for p in pts], [p["val_psnr_y"] for p in pts], "o-", label=label)
     a1.set_xlabel("iteration")
