@@ -122,7 +122,7 @@ def encode(
 @app.command()
 def decode(
     input: Path = typer.Argument(..., help="An .irc file."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Default: <stem>.png; format follows the suffix."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Default: <stem>.png (<stem>.decoded.png if that exists); format follows the suffix."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
     temperature: float = typer.Option(0.0, "--temperature", "-t", help="Sample z ~ N(0, T^2) instead of z = 0."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for --temperature (default 0)."),
@@ -138,6 +138,9 @@ def decode(
     with user_errors():
         parsed = api.read(input)  # checks the file before anything else
         dest = output or input.with_suffix(".png")
+        if output is None and dest.exists() and not force:
+            # the default name is usually the original next to its .irc: never clobber it
+            dest = input.with_suffix(".decoded.png")
         _check_output(dest, force)
         with tile_progress("decoding") as prog:
             image = api.decode(parsed, device, temperature, seed, tile=tile, progress=prog)

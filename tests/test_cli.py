@@ -28,6 +28,11 @@ def test_encode_decode_defaults(png, tmp_path):
     assert r.exit_code == 0, r.output
     irc_file = tmp_path / "photo.irc"
     assert irc_file.exists() and "bpp" in r.output
+    original = png.read_bytes()
+    r = run("decode", irc_file)  # photo.png exists: written beside it, never over it
+    assert r.exit_code == 0, r.output
+    assert png.read_bytes() == original
+    assert Image.open(tmp_path / "photo.decoded.png").size == (67, 45)
     png.unlink()
     r = run("decode", irc_file)
     assert r.exit_code == 0, r.output
