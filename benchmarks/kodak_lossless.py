@@ -21,13 +21,8 @@ from PIL import Image
 from irc import api
 from irc.metrics import psnr_rgb, psnr_y
 from irc.models import registry
+from irc.resample import bicubic_round_trip
 from irc.train.data import list_images
-
-
-def bicubic_round_trip(rgb: np.ndarray, scale: int) -> np.ndarray:
-    im = Image.fromarray(rgb)
-    small = im.resize((im.width // scale, im.height // scale), Image.BICUBIC)
-    return np.asarray(small.resize(im.size, Image.BICUBIC))
 
 
 def main() -> None:

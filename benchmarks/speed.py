@@ -4,8 +4,12 @@ Encode and decode each run in a fresh child process, so each peak RSS is its
 own (it includes the Python + PyTorch runtime, about 0.3 GB, shown as "base").
 Sizes: a Kodak image (768x512) and 24 megapixels (6000x4000, the Kodak image
 upsampled with Lanczos). Also bicubic down + up with Pillow, as the floor.
+With a lossy codec the decode is timed with and without the CRM the file
+names (``decode-nocrm``), and the CRM pass alone (``crm``), so its cost shows.
 
     python benchmarks/speed.py --kodak ../shared/data/kodak/kodim23.png --scales 2 4 --sizes kodak 24mp
+    python benchmarks/speed.py --codecs png jpeg:30 webp:50 --scales 2 4 --sizes kodak
+    python benchmarks/speed.py --models irn-x4 irn-e-x4 --sizes kodak     # named registry models
 """
 
 from __future__ import annotations
@@ -41,19 +45,35 @@ def child(args) -> None:
         rgb = np.asarray(_image(args.kodak, args.size))
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t0 = time.perf_counter()
-        data = api.encode(rgb, scale=args.scale, codec=args.codec, device=args.device)
+        data = api.encode(rgb, scale=args.scale, codec=args.codec, quality=args.quality, device=args.device,
+                          model=args.model)
         secs = time.perf_counter() - t0
         Path(args.file).write_bytes(data)
         mp = rgb.shape[0] * rgb.shape[1] / 1e6
-    elif args.phase == "decode":
+    elif args.phase in ("decode", "decode-nocrm"):
         api.read(args.file)  # import and parse before the clock starts
         import irc.models.registry  # noqa: F401
 
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t0 = time.perf_counter()
-        out = api.decode(args.file, device=args.device)
+        out = api.decode(args.file, device=args.device, use_crm=args.phase == "decode")
         secs = time.perf_counter() - t0
         mp = out.width * out.height / 1e6
+    elif args.phase == "crm":
+        from irc.codecs import get_codec
+        from irc.models.registry import load_model
+
+        f = api.read(args.file)
+        if not f.header.crm:
+            print(json.dumps({"skip": "no CRM in the file"}))
+            return
+        lr = get_codec(f.header.codec).decode(f.payload)
+        load_model(f.header.crm, args.device)
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t0 = time.perf_counter()
+        api.restore(lr, f.header.crm, f.header.quality, args.device)
+        secs = time.perf_counter() - t0
+        mp = f.header.width * f.header.height / 1e6
     else:  # bicubic floor: down + up with Pillow
         from PIL import Image
 
@@ -69,14 +89,20 @@ def child(args) -> None:
                       "threads": torch.get_num_threads()}))
 
 
-def _run(args, phase: str, scale: int, size: str, file: str) -> dict | None:
+def _run(args, phase: str, scale: int, size: str, file: str, codec: str, quality: int | None,
+         model: str | None = None) -> dict | None:
     cmd = [sys.executable, __file__, "--phase", phase, "--kodak", args.kodak, "--scale", str(scale),
-           "--size", size, "--codec", args.codec, "--device", args.device, "--file", file]
+           "--size", size, "--codec", codec, "--device", args.device, "--file", file]
+    if model:
+        cmd += ["--model", model]
+    if quality is not None:
+        cmd += ["--quality", str(quality)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode:
         print(f"x{scale} {size} {phase}: failed: {(res.stderr.strip().splitlines() or ['?'])[-1]}")
         return None
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    return None if "skip" in out else out
 
 
 def main() -> None:
@@ -84,10 +110,15 @@ def main() -> None:
     ap.add_argument("--kodak", default="../shared/data/kodak/kodim23.png")
     ap.add_argument("--scales", type=int, nargs="+", default=[2, 4])
     ap.add_argument("--sizes", nargs="+", default=["kodak", "24mp"], choices=list(SIZES))
-    ap.add_argument("--codec", default="png")
+    ap.add_argument("--models", nargs="+", default=None,
+                    help="registry names to time (default: the default model of each --scales)")
+    ap.add_argument("--codecs", nargs="+", default=["png"], help="LR codecs, NAME or NAME:QUALITY (e.g. jpeg:30)")
+    ap.add_argument("--codec", default="png", help=argparse.SUPPRESS)
+    ap.add_argument("--quality", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--phase", choices=["encode", "decode", "bicubic"], help=argparse.SUPPRESS)
+    ap.add_argument("--phase", choices=["encode", "decode", "decode-nocrm", "crm", "bicubic"], help=argparse.SUPPRESS)
     ap.add_argument("--scale", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--model", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--size", help=argparse.SUPPRESS)
     ap.add_argument("--file", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -97,20 +128,43 @@ def main() -> None:
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
                platform.machine()) if Path("/proc/cpuinfo").exists() else platform.machine()
     print(f"host: {cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-          f"device {args.device}, LR codec {args.codec}")
+          f"device {args.device}, torch threads {_threads()}")
     print(f"| pipeline | size | phase | seconds | s/MP | peak RSS MB | base MB |")
     print(f"|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
+        if args.models:
+            from irc.models.registry import get_spec
+
+            units = [(get_spec(m).scale, m) for m in args.models]
+        else:
+            units = [(s, None) for s in args.scales]
         for size in args.sizes:
-            for scale in args.scales:
-                file = str(Path(tmp) / f"x{scale}-{size}.irc")
-                for phase in ("encode", "decode", "bicubic"):
-                    r = _run(args, phase, scale, size, file)
-                    if r:
-                        name = f"bicubic x{scale}" if phase == "bicubic" else f"irc x{scale} {args.codec}"
-                        print(f"| {name} | {size} ({r['mp']:.2f} MP) | {phase if phase != 'bicubic' else 'down+up'} "
-                              f"| {r['secs']:.2f} | {r['secs'] / r['mp']:.2f} | {r['peak_mb']:.0f} | {r['base_mb']:.0f} |",
-                              flush=True)
+            for scale, model in units:
+                for spec in args.codecs:
+                    codec, _, q = spec.partition(":")
+                    quality = int(q) if q else None
+                    label = f"irc {model or f'x{scale}'} {codec}" + (f" q{quality}" if quality else "")
+                    file = str(Path(tmp) / f"{model or scale}-{size}-{codec}.irc")
+                    phases = ["encode", "decode"] + (["decode-nocrm", "crm"] if quality is not None else [])
+                    for phase in phases:
+                        r = _run(args, phase, scale, size, file, codec, quality, model)
+                        if r:
+                            name = f"CRM x{scale} {codec} q{quality} (LR restore only)" if phase == "crm" else label
+                            _row(name, size, phase, r)
+                r = _run(args, "bicubic", scale, size, "", "png", None)
+                if r:
+                    _row(f"bicubic x{scale}", size, "down+up", r)
+
+
+def _row(name: str, size: str, phase: str, r: dict) -> None:
+    print(f"| {name} | {size} ({r['mp']:.2f} MP) | {phase} | {r['secs']:.2f} | {r['secs'] / r['mp']:.2f} "
+          f"| {r['peak_mb']:.0f} | {r['base_mb']:.0f} |", flush=True)
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ def user_errors():
         fail("out of memory; try a smaller --tile")
     except OSError as exc:
         fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+    except ValueError as exc:  # bad training data and the like, raised below the CLI
+        fail(str(exc))
 
 
 @contextmanager
@@ -91,6 +93,7 @@ def encode(
     lossless: bool = typer.Option(False, "--lossless", help="Lossless LR (webp, avif, jxl; png always is)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Registry name (see `irc models`)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
+    crm: str = typer.Option("auto", "--crm", help="Restore model recorded for lossy LR: auto (the registered one), none, or a name."),
     tile: int = typer.Option(1024, "--tile", help="Tile side in HR pixels (bounds memory)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing output."),
 ):
@@ -108,7 +111,7 @@ def encode(
         _check_output(dest, force)
         with tile_progress("encoding") as prog:
             data, info = api.encode_image(input, scale, codec, quality, lossless or None, model, device,
-                                          tile=tile, progress=prog)
+                                          tile=tile, progress=prog, crm=crm)
         imageio.atomic_write(dest, data, force)
         for note in info.notes:
             err.print(f"[yellow]note:[/] {note}", highlight=False)
@@ -116,7 +119,8 @@ def encode(
         q = "lossless" if h.lossless else f"q{h.quality}"
         out.print(f"{input} {h.width}x{h.height} -> {dest}: {info.file_bytes:,} bytes "
                   f"(payload {info.payload_bytes:,} B, {bpp(info.payload_bytes, h.width, h.height):.3f} bpp), "
-                  f"LR {h.lr_width}x{h.lr_height} {h.codec} {q}, model {h.model}", highlight=False, soft_wrap=True)
+                  f"LR {h.lr_width}x{h.lr_height} {h.codec} {q}, model {h.model}"
+                  + (f" + {h.crm}" if h.crm else ""), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -126,6 +130,7 @@ def decode(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
     temperature: float = typer.Option(0.0, "--temperature", "-t", help="Sample z ~ N(0, T^2) instead of z = 0."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for --temperature (default 0)."),
+    no_crm: bool = typer.Option(False, "--no-crm", help="Skip the restore model the file names (for comparison)."),
     tile: int = typer.Option(1024, "--tile", help="Tile side in HR pixels (bounds memory)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing output."),
 ):
@@ -143,7 +148,7 @@ def decode(
             dest = input.with_suffix(".decoded.png")
         _check_output(dest, force)
         with tile_progress("decoding") as prog:
-            image = api.decode(parsed, device, temperature, seed, tile=tile, progress=prog)
+            image = api.decode(parsed, device, temperature, seed, tile=tile, progress=prog, use_crm=not no_crm)
         imageio.atomic_write(dest, imageio.save_bytes(image, dest), force)
         out.print(f"{input} -> {dest}: {image.width}x{image.height} {image.mode}", highlight=False)
 
@@ -207,16 +212,90 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print the registr
     if as_json:
         typer.echo(json.dumps([asdict(s) for s in specs.values()], indent=2))
         return
-    table = Table(title="irc models (Kodak: lossless PNG round trip, mean of 24 images)")
-    for col in ("name", "arch", "scale", "params", "Kodak Y-PSNR", "Kodak RGB PSNR", "iterations", "trained on"):
-        table.add_column(col)
+    table = Table(title="irc models, Kodak 24 images (IRN: lossless PNG round trip; CRM: RGB PSNR gain on its LR)",
+                  caption="data, recipe, base model and every number: irc models --json")
+    for col in ("name", "scale", "params", "Y-PSNR", "RGB PSNR", "trained"):
+        table.add_column(col, no_wrap=col != "trained")
     for s in specs.values():
         k, t = s.kodak, s.training
-        table.add_row(s.name, s.arch, f"x{s.scale}", f"{t.get('params', 0) / 1e6:.2f}M",
-                      f"{k['psnr_y']:.2f} dB" if "psnr_y" in k else "-",
-                      f"{k['psnr_rgb']:.2f} dB" if "psnr_rgb" in k else "-",
-                      f"{t.get('iterations', '-')}", f"{t.get('data', '-')} ({t.get('hardware', '?')})")
+        if s.arch == "crm":  # a restore model: its measured gain over decoding without it
+            y, rgb = "-", f"{k['mean_gain_db']:+.2f} dB" if "mean_gain_db" in k else "-"
+        else:
+            y = f"{k['psnr_y']:.2f} dB" if "psnr_y" in k else "-"
+            rgb = f"{k['psnr_rgb']:.2f} dB" if "psnr_rgb" in k else "-"
+        hardware = str(t.get("hardware", "?")).split(" (")[0]
+        minutes = f", {t['wall_minutes']:.0f} min" if "wall_minutes" in t else ""
+        table.add_row(s.name, f"x{s.scale}", f"{t.get('params', 0) / 1e6:.2f}M", y, rgb,
+                      f"{t.get('iterations', '-')} steps{minutes}, {hardware}")
     out.print(table)
+
+
+@app.command()
+def bench(
+    dataset: str = typer.Argument(..., help="kodak, div2k (downloaded once and cached), or a folder of images."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Use this local folder for the set instead of downloading."),
+    out_dir: Path = typer.Option(Path("bench-out"), "--out", help="Folder for bench.json, results/, per_image.csv, plots."),
+    scales: str = typer.Option("", "--scales", help="Storage-table scales, e.g. 2,4,8 [default: every shipped scale]."),
+    rd_scales: str = typer.Option("2", "--rd-scales", help="Scales of the rescaled R-D curves (each costs model passes)."),
+    codecs: str = typer.Option("jpeg", "--codecs", help="Lossy codecs for R-D curves: jpeg,webp,avif,jxl."),
+    qualities: str = typer.Option("", "--qualities", help="LR qualities of the rescaled curves, e.g. 10,30,70 [default per codec]."),
+    full: bool = typer.Option(False, "--full", help="8 qualities per rescaled curve and the IRN-without-CRM ablation (slow)."),
+    quick: bool = typer.Option(False, "--quick", help="3 images, 256 px centre crops, 2 qualities: a smoke test (< 2 min)."),
+    limit: int = typer.Option(0, "--limit", help="First N images only."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
+):
+    """Storage table (lossless LR) and rate-distortion curves with BD-rates.
+
+    Example: irc bench kodak --data ../shared/data/kodak --out bench-out
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from irc.api import SCALES, resolve_device
+    from irc.bench import datasets, engine, report
+    from irc.models.registry import all_models
+
+    def ints(text: str, what: str) -> list[int]:
+        try:
+            return [int(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise IrcError(f"{what} takes comma-separated integers, got {text!r}") from None
+
+    with user_errors():
+        shipped = sorted({m.scale for m in all_models().values() if m.arch == "irn" and m.weights_path.exists()})
+        storage = ints(scales, "--scales") or shipped
+        rd = ints(rd_scales, "--rd-scales")
+        for s in storage + rd:
+            if s not in SCALES or s not in shipped:
+                raise IrcError(f"no shipped model for scale {s}; shipped scales: {', '.join(map(str, shipped))}")
+        rd_codecs = engine.check_codecs([c.strip() for c in codecs.split(",") if c.strip()])
+        table = engine.QUICK_QUALITIES if quick else engine.FULL_RESCALED_QUALITIES if full else engine.RESCALED_QUALITIES
+        custom = ints(qualities, "--qualities")
+        plan = engine.Plan(
+            storage_scales=storage, rd_scales=rd, rd_codecs=rd_codecs,
+            codec_qualities={c: (engine.CODEC_QUALITIES[c][::2] if quick else engine.CODEC_QUALITIES[c]) for c in rd_codecs},
+            rescaled_qualities={c: custom or table[c] for c in rd_codecs},
+            ablations=full, crop=256 if quick else 0,
+        )
+        ds = datasets.resolve(dataset, data)
+        if quick:
+            ds.files = ds.files[:3]
+        if limit:
+            ds.files = ds.files[:limit]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        bar = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn(), console=err, transient=False)
+
+        def progress(label: str, total: int):
+            task = bar.add_task(label, total=total)
+            return lambda: bar.advance(task)
+
+        with bar:
+            b = engine.Bench(ds, plan, resolve_device(device), cache=out_dir / "cache.jsonl", progress=progress)
+            res = b.run()
+        summary = report.write_all(res, out_dir, plan)
+        report.print_tables(summary, out)
+        out.print(f"{len(res.images)} images from {ds.source} in {res.seconds:.0f} s; wrote {out_dir}/bench.json, "
+                  f"results/*.json, per_image.csv, storage.md, rd_x*.png/svg", highlight=False, soft_wrap=True)
 
 
 @train_app.command("irn")
@@ -233,6 +312,9 @@ def train_irn(
     schedule: str = typer.Option("cosine", "--schedule", help="cosine, or step (halve every iters/5)."),
     z_mode: str = typer.Option("zero", "--z", help="zero (z = 0 in the backward pass) or sample."),
     grad_clip: float = typer.Option(1.0, "--grad-clip", help="Gradient-norm clip (0: off)."),
+    lr_degrade: str = typer.Option("none", "--lr-degrade", help="none, noise, or a codec (jpeg, webp, ...) in the loop (straight-through)."),
+    degrade_q: str = typer.Option("10,90", "--degrade-q", help="Codec quality range drawn for --lr-degrade CODEC."),
+    noise_std: float = typer.Option(0.02, "--noise-std", help="LR noise for --lr-degrade noise (0-1 units)."),
     val_dir: Optional[Path] = typer.Option(None, "--val-dir", help="Validation folder, e.g. ../shared/data/kodak."),
     val_images: int = typer.Option(4, "--val-images"),
     val_every: int = typer.Option(200, "--val-every"),
@@ -246,19 +328,12 @@ def train_irn(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly (its saved config)."),
 ):
     """Train IRN. Example: irc train irn --scale 2 --data ../shared/data/train --val-dir ../shared/data/kodak"""
-    from dataclasses import fields
-
     from irc.api import resolve_device
     from irc.train.irn import IRNTrainConfig, train_irn as run
 
     with user_errors():
         if resume:
-            cfg_path = out_dir / "config.json"
-            if not cfg_path.exists():
-                raise IrcError(f"nothing to resume in {out_dir} (no config.json)")
-            saved = json.loads(cfg_path.read_text())
-            cfg = IRNTrainConfig(**{f.name: saved[f.name] for f in fields(IRNTrainConfig) if f.name in saved})
-            cfg.time_budget, cfg.device, cfg.threads = time_budget, resolve_device(device), threads
+            cfg = _resumed_config(IRNTrainConfig, out_dir, time_budget, device, threads)
         else:
             if scale not in (2, 4, 8):
                 raise IrcError(f"unsupported scale {scale}; choose 2, 4 or 8")
@@ -270,6 +345,16 @@ def train_irn(
                 raise IrcError(f"unknown arch {arch!r}: irn or irn-e")
             if (out_dir / "last.pt").exists():
                 raise IrcError(f"{out_dir} already holds a run; use --resume or another --out")
+            try:
+                q_lo, q_hi = (int(v) for v in degrade_q.split(","))
+            except ValueError:
+                raise IrcError(f"--degrade-q takes LOW,HIGH, got {degrade_q!r}") from None
+            if lr_degrade not in ("none", "noise"):
+                from irc.codecs import get_codec
+
+                codec_obj = get_codec(lr_degrade)
+                codec_obj.settings(q_lo, False), codec_obj.settings(q_hi, False)  # range check
+                lr_degrade = codec_obj.name
             cfg = IRNTrainConfig(
                 scale=scale, data=[str(d) for d in data], out=str(out_dir), crop=crop, batch=batch, iters=iters,
                 lr=lr, warmup=warmup, schedule=schedule, z_mode=z_mode, grad_clip=grad_clip, val_dir=str(val_dir) if val_dir else None,
@@ -277,13 +362,98 @@ def train_irn(
                 time_budget=time_budget, init_from=str(init_from) if init_from else None,
                 device=resolve_device(device), threads=threads, compile=compile, seed=seed,
                 haar_first=arch == "irn-e", blocks_per_module=16 if arch == "irn-e" else 8,
+                lr_degrade=lr_degrade, degrade_q_min=q_lo, degrade_q_max=q_hi, noise_std=noise_std,
             )
 
-        def show(rec: dict) -> None:
-            keys = ("iter", "wall", "loss", "recon", "val_psnr_y", "val_psnr_rgb", "event")
-            out.print("  ".join(f"{k}={rec[k]}" for k in keys if k in rec), highlight=False)
+        ckpt = run(cfg, resume=resume, progress=_show_record)
+        out.print(f"checkpoint: {ckpt}")
 
-        ckpt = run(cfg, resume=resume, progress=show)
+
+def _show_record(rec: dict) -> None:
+    keys = ("iter", "wall", "loss", "recon", "val_psnr_y", "val_psnr_rgb", "val_lr_gain", "event")
+    out.print("  ".join(f"{k}={rec[k]}" for k in keys if k in rec), highlight=False)
+
+
+def _resumed_config(cls, out_dir: Path, time_budget, device: str, threads: int):
+    """A run's saved config.json, with this invocation's budget, device and threads."""
+    from dataclasses import fields
+
+    from irc.api import resolve_device
+
+    cfg_path = out_dir / "config.json"
+    if not cfg_path.exists():
+        raise IrcError(f"nothing to resume in {out_dir} (no config.json)")
+    saved = json.loads(cfg_path.read_text())
+    cfg = cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved})
+    cfg.time_budget, cfg.device, cfg.threads = time_budget, resolve_device(device), threads
+    return cfg
+
+
+@train_app.command("crm")
+def train_crm(
+    scale: int = typer.Option(2, "--scale", "-s", help="2, 4 or 8."),
+    codec: str = typer.Option("jpeg", "--codec", help="The lossy LR codec to undo (jpeg, webp, avif, jxl)."),
+    base: Optional[str] = typer.Option(None, "--base", help="LR producer: an IRN model (default: irn-x<scale>) or 'bicubic'."),
+    data: list[Path] = typer.Option([], "--data", help="Training image folder (repeatable)."),
+    out_dir: Path = typer.Option(Path("runs/crm"), "--out", help="Run folder: checkpoint, log.jsonl, config, LR cache."),
+    q_min: int = typer.Option(5, "--q-min", help="Lowest codec quality drawn in training."),
+    q_max: int = typer.Option(95, "--q-max", help="Highest codec quality drawn in training."),
+    nf: int = typer.Option(32, "--nf", help="RRDB features (paper: 64)."),
+    gc: int = typer.Option(16, "--gc", help="RRDB growth channels (paper: 32)."),
+    blocks: int = typer.Option(3, "--blocks", help="RRDB blocks (paper: 8)."),
+    unconditioned: bool = typer.Option(False, "--unconditioned", help="No quality input (one network per quality, as the paper)."),
+    iters: int = typer.Option(2000, "--iters"),
+    crop: int = typer.Option(64, "--crop", help="LR crop side."),
+    batch: int = typer.Option(16, "--batch"),
+    lr: float = typer.Option(2e-4, "--lr"),
+    warmup: int = typer.Option(50, "--warmup"),
+    val_dir: Optional[Path] = typer.Option(None, "--val-dir", help="Validation folder, e.g. ../shared/data/kodak."),
+    val_every: int = typer.Option(100, "--val-every"),
+    checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes"),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds; stop cleanly with a checkpoint."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Weights/checkpoint to copy matching tensors from."),
+    device: str = typer.Option("cpu", "--device"),
+    threads: int = typer.Option(0, "--threads", help="CPU threads (0: all cores)."),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly (its saved config)."),
+):
+    """Train a quality-conditioned CRM. Example: irc train crm --scale 2 --codec jpeg --data ../shared/data/train/bsd200"""
+    from irc.api import resolve_device
+    from irc.codecs import get_codec
+    from irc.train.crm import CRMTrainConfig, train_crm as run
+
+    with user_errors():
+        if resume:
+            cfg = _resumed_config(CRMTrainConfig, out_dir, time_budget, device, threads)
+        else:
+            if scale not in (2, 4, 8):
+                raise IrcError(f"unsupported scale {scale}; choose 2, 4 or 8")
+            if not data:
+                raise IrcError("give at least one --data folder of training images")
+            codec_obj = get_codec(codec)
+            if not codec_obj.lossy:
+                raise IrcError(f"codec {codec_obj.name} is lossless: there is nothing to restore")
+            codec_obj.settings(q_min, False), codec_obj.settings(q_max, False)  # range check
+            if q_min > q_max:
+                raise IrcError("--q-min must not exceed --q-max")
+            base = base or f"irn-x{scale}"
+            if base != "bicubic":
+                from irc.models.registry import get_spec
+
+                if get_spec(base).scale != scale:
+                    raise IrcError(f"--base {base} is not a x{scale} model")
+            if (out_dir / "last.pt").exists():
+                raise IrcError(f"{out_dir} already holds a run; use --resume or another --out")
+            cfg = CRMTrainConfig(
+                scale=scale, base=base, codec=codec_obj.name, q_min=q_min, q_max=q_max, nf=nf, gc=gc,
+                blocks=blocks, conditioned=not unconditioned, data=[str(d) for d in data], out=str(out_dir),
+                crop=crop, batch=batch, iters=iters, lr=lr, warmup=warmup,
+                val_dir=str(val_dir) if val_dir else None, val_every=val_every,
+                checkpoint_minutes=checkpoint_minutes, time_budget=time_budget,
+                init_from=str(init_from) if init_from else None, device=resolve_device(device),
+                threads=threads, seed=seed,
+            )
+        ckpt = run(cfg, resume=resume, progress=_show_record)
         out.print(f"checkpoint: {ckpt}")
 
 
@@ -294,7 +464,7 @@ def train_export(
     force: bool = typer.Option(False, "--force", "-f"),
 ):
     """Export a checkpoint's weights (no optimizer state) as fp16 safetensors."""
-    from irc.train.irn import export_weights
+    from irc.train.loop import export_weights
 
     with user_errors():
         _check_output(dest, force)

@@ -1,4 +1,4 @@
-"""The .irc file format (version 1.0). See docs/FORMAT.md.
+"""The .irc file format (version 1.1). See docs/FORMAT.md.
 
     magic    8 bytes   89 49 52 43 0D 0A 1A 0A   ("\\x89IRC\\r\\n\\x1a\\n")
     version  2 bytes   major, minor
@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from irc.errors import IrcError
 
 MAGIC = b"\x89IRC\r\n\x1a\n"
-VERSION = (1, 0)
+VERSION = (1, 1)  # 1.1: crm + crm_sha256 in HEAD (1.0 readers ignore them)
 
 
 @dataclass
@@ -39,6 +39,7 @@ class Header:
     lr_width: int
     lr_height: int
     crm: str | None = None  # restore model applied to a lossy LR before the inverse
+    crm_sha256: str | None = None  # first 16 hex digits of the CRM weights' SHA-256
     extra: dict = field(default_factory=dict)
 
     @property

@@ -29,10 +29,29 @@ def make_tiny(scale: int, path: Path, seed: int = 0) -> registry.ModelSpec:
                               description="random-weight test model")
 
 
+def make_tiny_crm(path: Path, base: str, scale: int, seed: int = 0) -> registry.ModelSpec:
+    """A small CRM whose output layer is perturbed (an untrained CRM is the identity)."""
+    from safetensors.torch import save_file
+
+    from irc.models.crm import CRM
+
+    torch.manual_seed(seed)
+    model = CRM(nf=8, gc=4, blocks=1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    save_file({k: v.half().contiguous() for k, v in model.state_dict().items()}, str(path))
+    return registry.ModelSpec(name=f"tiny-crm-{base}-jpeg", arch="crm", scale=scale,
+                              params={"nf": 8, "gc": 4, "blocks": 1}, weights=str(path),
+                              codecs=("jpeg",), base=base, description="random-weight test CRM")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def tiny_models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("weights")
     specs = {s: make_tiny(s, folder / f"tiny-x{s}.safetensors") for s in (2, 4, 8)}
+    specs["crm"] = make_tiny_crm(folder / "tiny-crm.safetensors", "tiny-x2", 2)
+    specs["bicubic-crm"] = make_tiny_crm(folder / "tiny-crm-bic.safetensors", "bicubic", 2, seed=1)
     for spec in specs.values():
         registry.register(spec)
     yield specs

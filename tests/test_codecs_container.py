@@ -66,6 +66,27 @@ def test_container_round_trip_and_checks():
     with pytest.raises(IrcError, match="checksum"):
         container.loads(bytes(flipped))
     future = bytearray(data)
-    future[8] = 2
+    future[8], future[9] = 2, 0
     with pytest.raises(IrcError, match="version 2.0"):
         container.loads(bytes(future))
+
+
+def test_version_1_0_files_still_read(photo):
+    """1.0 files (no CRM keys in HEAD) read as lossless/no-CRM files of this version."""
+    import json
+    import struct
+    import zlib
+
+    from irc import api
+
+    data = bytearray(api.encode(photo, scale=2, codec="png"))
+    data[9] = 0
+    head_len = struct.unpack(">I", data[14:18])[0]
+    head = json.loads(data[18 : 18 + head_len])
+    for key in ("crm", "crm_sha256"):
+        head.pop(key)
+    new_head = json.dumps(head).encode()
+    body = bytes(data[:14]) + struct.pack(">I", len(new_head)) + new_head + bytes(data[18 + head_len : -4])
+    f = container.loads(body + struct.pack(">I", zlib.crc32(body)))
+    assert f.header.crm is None and f.header.crm_sha256 is None
+    assert api.decode(f).size == (photo.shape[1], photo.shape[0])

@@ -22,7 +22,7 @@ WEIGHTS_DIR = HERE / "weights"
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    arch: str  # "irn" (more later: "crm")
+    arch: str  # "irn" (invertible rescaler) or "crm" (compression restore module)
     scale: int
     params: dict = field(default_factory=dict)  # constructor arguments
     weights: str = ""  # file name under weights/, or an absolute path
@@ -30,6 +30,7 @@ class ModelSpec:
     training: dict = field(default_factory=dict)  # data, iterations, hardware, wall time, recipe
     kodak: dict = field(default_factory=dict)  # measured numbers, e.g. {"psnr_y": .., "psnr_rgb": ..}
     codecs: tuple = ()  # codecs this model is the default for ("*": any)
+    base: str = ""  # crm only: the LR producer it restores (an IRN model name, or "bicubic")
 
     @property
     def weights_path(self) -> Path:
@@ -80,7 +81,7 @@ def default_model(scale: int, codec: str) -> ModelSpec:
     """The model `irc encode` uses for a scale and codec unless --model says otherwise."""
     # run-time registrations (tests, user weights) come before the shipped entries
     ordered = [*_extra.values(), *_read_registry().values()]
-    candidates = [m for m in ordered if m.arch == "irn" and m.scale == scale]
+    candidates = [m for m in ordered if m.arch == "irn" and m.scale == scale and m.weights_path.exists()]
     for m in candidates:
         if codec in m.codecs:
             return m
@@ -93,11 +94,28 @@ def default_model(scale: int, codec: str) -> ModelSpec:
     return candidates[0]
 
 
+def default_crm(base: str, codec: str, scale: int | None = None) -> ModelSpec | None:
+    """The CRM that restores LR images of ``base`` stored with ``codec``, if one is installed.
+
+    ``scale`` tells bicubic CRMs apart (an IRN base already implies its scale).
+    """
+    ordered = [*_extra.values(), *_read_registry().values()]
+    for m in ordered:
+        if (m.arch == "crm" and m.base == base and codec in m.codecs and m.weights_path.exists()
+                and (scale is None or m.scale == scale)):
+            return m
+    return None
+
+
 def build(spec: ModelSpec):
     if spec.arch == "irn":
         from irc.models.irn import IRN
 
         return IRN(spec.scale, **spec.params)
+    if spec.arch == "crm":
+        from irc.models.crm import CRM
+
+        return CRM(**spec.params)
     raise IrcError(f"model {spec.name}: unknown architecture {spec.arch!r}")
 
 

@@ -30,6 +30,21 @@ def load_rgb_uint8(path: Path) -> torch.Tensor:
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
 
 
+def random_patch(img: torch.Tensor, crop: int, g: torch.Generator) -> torch.Tensor:
+    """A random ``crop`` x ``crop`` window of (C, H, W) ``img``, randomly flipped / transposed."""
+    top = int(torch.randint(0, img.shape[1] - crop + 1, (1,), generator=g))
+    left = int(torch.randint(0, img.shape[2] - crop + 1, (1,), generator=g))
+    patch = img[:, top : top + crop, left : left + crop]
+    aug = int(torch.randint(0, 8, (1,), generator=g))
+    if aug & 1:
+        patch = patch.flip(2)
+    if aug & 2:
+        patch = patch.flip(1)
+    if aug & 4:
+        patch = patch.transpose(1, 2)
+    return patch
+
+
 class CropSampler:
     """Random square crops from a set of images held in memory as uint8.
 
@@ -64,18 +79,7 @@ class CropSampler:
         idx = torch.multinomial(self.weights, batch, replacement=True, generator=g)
         out = []
         for i in idx.tolist():
-            img = self.images[i]
-            top = int(torch.randint(0, img.shape[1] - c + 1, (1,), generator=g))
-            left = int(torch.randint(0, img.shape[2] - c + 1, (1,), generator=g))
-            patch = img[:, top : top + c, left : left + c]
-            aug = torch.randint(0, 8, (1,), generator=g).item()
-            if aug & 1:
-                patch = patch.flip(2)
-            if aug & 2:
-                patch = patch.flip(1)
-            if aug & 4:
-                patch = patch.transpose(1, 2)
-            out.append(patch)
+            out.append(random_patch(self.images[i], c, g))
         return torch.stack(out).float().div_(255.0)
 
     def state_dict(self) -> dict:

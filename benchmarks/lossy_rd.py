@@ -1,0 +1,117 @@
+"""The lossy path on an image set: R-D curves of every Fig. 9 pipeline, and PSNR at a matched bpp.
+
+Runs the bench engine (the same code as `irc bench`) with the IRN paper's Fig. 9
+pipelines at each scale: JPEG alone, Bicubic + JPEG, Bicubic + JPEG + CRM,
+IRN + JPEG, IRN + JPEG + CRM (and a JPEG-robust IRN when one is registered),
+over JPEG qualities 5-95. Then prints, per curve, the RGB PSNR interpolated at
+the target bpp (linear in log bpp, inside the measured range only) and the
+BD-rate against JPEG alone. Results are cached in OUT/cache.jsonl, so a rerun
+only computes new points.
+
+    python benchmarks/lossy_rd.py --data ../shared/data/kodak --out docs/lossy --scales 2 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def psnr_at(points: list[dict], bpp: float) -> float | None:
+    pts = sorted(points, key=lambda p: p["bpp"])
+    x = np.log([p["bpp"] for p in pts])
+    if not pts or not x[0] <= np.log(bpp) <= x[-1]:
+        return None
+    return float(np.interp(np.log(bpp), x, [p["psnr-rgb"] for p in pts]))
+
+
+def main() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from irc.bench import datasets, engine, report
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="../shared/data/kodak")
+    ap.add_argument("--out", default="docs/lossy")
+    ap.add_argument("--scales", type=int, nargs="+", default=[2, 4])
+    ap.add_argument("--qualities", type=int, nargs="+", default=engine.FULL_RESCALED_QUALITIES["jpeg"])
+    ap.add_argument("--qualities-x4", type=int, nargs="+", default=None, help="other qualities for x4")
+    ap.add_argument("--write-registry", action="store_true", help="record each CRM's measured gain in the registry")
+    ap.add_argument("--bpp", type=float, default=0.2, help="matched bit rate for the comparison")
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+
+    ds = datasets.resolve("kodak" if args.data is None else Path(args.data).name, Path(args.data))
+    if args.limit:
+        ds.files = ds.files[: args.limit]
+    plan = engine.Plan(storage_scales=[], rd_scales=args.scales, rd_codecs=["jpeg"],
+                       codec_qualities={"jpeg": engine.CODEC_QUALITIES["jpeg"]},
+                       rescaled_qualities={"jpeg": args.qualities}, ablations=True,
+                       scale_qualities={4: args.qualities_x4} if args.qualities_x4 else {})
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    console = Console()
+    done = {}
+
+    def progress(label: str, total: int):
+        done[label] = 0
+
+        def tick():
+            done[label] += 1
+            if done[label] == total:
+                console.print(f"  {label}: {total} done")
+        return tick
+
+    res = engine.Bench(ds, plan, args.device, cache=out / "cache.jsonl", progress=progress).run()
+    summary = report.write_all(res, out, plan)
+    cur, bd = summary["curves"], summary["bd_rate_vs_jpeg_pct"]
+    table = Table(title=f"{ds.name}, {len(res.images)} images: RGB PSNR at {args.bpp} bpp and BD-rate vs JPEG")
+    for col in ("pipeline", f"PSNR @ {args.bpp} bpp", "BD-rate vs JPEG", "bpp range"):
+        table.add_column(col)
+    at = {}
+    for name, pts in cur.items():
+        at[name] = psnr_at(pts, args.bpp)
+        b = bd.get(name)
+        table.add_row(name, "-" if at[name] is None else f"{at[name]:.2f} dB", "-" if b is None else f"{b:+.1f}%",
+                      f"{min(p['bpp'] for p in pts):.3f}-{max(p['bpp'] for p in pts):.3f}")
+    console.print(table)
+    (out / "matched_bpp.json").write_text(json.dumps({"bpp": args.bpp, "psnr_rgb": at, "bd_rate_vs_jpeg_pct": bd,
+                                                      "seconds": round(res.seconds, 1)}, indent=2) + "\n")
+    console.print(f"{res.seconds:.0f} s; wrote {out}/bench.json, matched_bpp.json, rd_x*.png/svg")
+    if args.write_registry and len(res.images) == 24:
+        write_registry(cur, args.out)
+
+
+def write_registry(cur: dict, out: str) -> None:
+    """Store, for each registered CRM, its Kodak curve with and without it."""
+    from irc.models import registry
+
+    entries = json.loads(registry.REGISTRY_FILE.read_text())
+    for e in entries:
+        if e["arch"] != "crm":
+            continue
+        rescaler = "Bicubic" if e["base"] == "bicubic" else "IRN"
+        name = f"{rescaler} x{e['scale']} + JPEG"
+        with_crm, without = cur.get(name + " + CRM"), cur.get(name)
+        if not with_crm or not without:
+            continue
+        gains = [a["psnr-rgb"] - b["psnr-rgb"] for a, b in zip(with_crm, without)]
+        e["kodak"] = {
+            "pipeline": name + " + CRM, 24 images, RGB PSNR",
+            "quality": [p["quality"] for p in with_crm],
+            "bpp": [round(p["bpp"], 4) for p in with_crm],
+            "psnr_rgb": [round(p["psnr-rgb"], 3) for p in with_crm],
+            "psnr_rgb_without_crm": [round(p["psnr-rgb"], 3) for p in without],
+            "mean_gain_db": round(float(np.mean(gains)), 3),
+            "command": f"python benchmarks/lossy_rd.py --out {out} --write-registry",
+        }
+    registry.REGISTRY_FILE.write_text(json.dumps(entries, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""`irc bench`: storage table, rate-distortion curves and BD-rates on an image set."""

@@ -1,0 +1,378 @@
+"""The bench engine: every pipeline point on every image, computed once.
+
+Work that rows share is done once and reused: the IRN LR of an image (for
+all codecs and qualities), the bicubic LR, the lossless IRN upscale (shared by
+the PNG and JPEG XL rows), codec-alone JPEG results (shared by the R-D curve
+and the matched-PSNR search). Per-image results are also kept in
+``<out>/cache.jsonl`` keyed by image content, pipeline, setting and weight
+hashes, so a rerun (another codec, more qualities) computes only what is new.
+
+The model passes are the library's own ``irc.api.downscale`` / ``upscale``,
+so the bench measures exactly what ``irc encode`` / ``irc decode`` do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from irc.errors import IrcError
+
+LOSSLESS_CODECS = ("png", "jxl")
+CODEC_LABEL = {"png": "PNG", "jxl": "JPEG XL", "jpeg": "JPEG", "webp": "WebP", "avif": "AVIF"}
+# codec alone: many points (cheap); rescaled rows: fewer (each costs a model pass per image)
+CODEC_QUALITIES = {
+    "jpeg": [5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95],
+    "webp": [5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95],
+    "avif": [10, 20, 30, 40, 50, 60, 70, 80, 90],
+    "jxl": [10, 20, 30, 40, 50, 60, 70, 80, 90],
+}
+RESCALED_QUALITIES = {"jpeg": [10, 40], "webp": [10, 40], "avif": [30, 60], "jxl": [40, 70]}
+FULL_RESCALED_QUALITIES = {"jpeg": [5, 10, 20, 30, 40, 60, 80, 95], "webp": [5, 10, 20, 30, 40, 60, 80, 95],
+                           "avif": [20, 40, 60, 80, 90], "jxl": [20, 40, 60, 80, 90]}
+QUICK_QUALITIES = {"jpeg": [20, 60], "webp": [20, 60], "avif": [40, 70], "jxl": [50, 80]}
+
+
+@dataclass
+class Plan:
+    storage_scales: list[int]
+    rd_scales: list[int]
+    rd_codecs: list[str]
+    codec_qualities: dict[str, list[int]]
+    rescaled_qualities: dict[str, list[int]]
+    ablations: bool = False  # also IRN + codec without the CRM when a CRM exists
+    scale_qualities: dict[int, list[int]] = field(default_factory=dict)  # per-scale override of rescaled_qualities
+    crop: int = 0  # centre crop side (0: whole images); --quick uses one
+
+
+@dataclass
+class Point:
+    """One pipeline at one setting on one image."""
+
+    image: str
+    pipeline: str
+    scale: int  # 1: no rescaling
+    codec: str
+    quality: int | None  # None: lossless
+    bytes: int
+    bpp: float
+    psnr_rgb: float
+    psnr_y: float
+    ssim: float
+    enc_s: float
+    dec_s: float
+
+
+@dataclass
+class Matched:
+    """JPEG at the quality whose mean RGB PSNR is closest to a row's."""
+
+    target_psnr: float
+    quality: int
+    psnr_rgb: float
+    total_bytes: int
+
+
+@dataclass
+class Results:
+    dataset: str
+    images: list[str]
+    pixels: int  # total original pixels
+    points: list[Point] = field(default_factory=list)
+    matched: dict[str, Matched] = field(default_factory=dict)  # storage pipeline -> matched JPEG
+    seconds: float = 0.0
+
+
+def _psnr(ref: np.ndarray, test: np.ndarray) -> float:
+    from irc.metrics import psnr_rgb
+
+    return psnr_rgb(ref, test)
+
+
+class Bench:
+    def __init__(self, dataset, plan: Plan, device: str = "cpu", cache: Path | None = None,
+                 progress: Callable[[str, int], Callable[[], None]] | None = None):
+        from irc.imageio import load
+
+        self.plan, self.device, self.progress = plan, device, progress
+        self.names, self.images = [], []
+        for f in dataset.files:
+            rgb = load(f).rgb
+            if plan.crop:
+                c = plan.crop
+                top, left = max(0, (rgb.shape[0] - c) // 2), max(0, (rgb.shape[1] - c) // 2)
+                rgb = np.ascontiguousarray(rgb[top : top + c, left : left + c])
+            self.names.append(Path(f).name)
+            self.images.append(rgb)
+        self.ids = [hashlib.sha256(im.tobytes() + bytes(str(im.shape), "ascii")).hexdigest()[:16]
+                    for im in self.images]
+        self.results = Results(dataset.name, self.names, sum(im.shape[0] * im.shape[1] for im in self.images))
+        self.cache_path = cache
+        self.cache: dict[str, dict] = {}
+        if cache and cache.exists():
+            for line in cache.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                    self.cache[rec.pop("key")] = rec
+                except (ValueError, KeyError):
+                    continue  # a torn last line from an interrupted run
+        self._lr: dict[tuple, tuple[np.ndarray, float]] = {}
+        self._up_lossless: dict[tuple, tuple[np.ndarray, float]] = {}
+        self._probes: dict[int, tuple[float, int]] = {}
+
+    # ---- bookkeeping -------------------------------------------------------------------------
+
+    def _cached(self, key: str, compute: Callable[[], Point]) -> Point:
+        if key in self.cache:
+            return Point(**self.cache[key])
+        p = compute()
+        self.cache[key] = asdict(p)
+        if self.cache_path:
+            with open(self.cache_path, "a") as fh:
+                fh.write(json.dumps({"key": key, **asdict(p)}) + "\n")
+        return p
+
+    def _point(self, i: int, pipeline: str, scale: int, codec: str, quality, payload: int,
+               out: np.ndarray, enc_s: float, dec_s: float) -> Point:
+        from irc.metrics import bpp, psnr_y, ssim
+
+        ref = self.images[i]
+        h, w = ref.shape[:2]
+        return Point(self.names[i], pipeline, scale, codec, quality, payload, bpp(payload, w, h),
+                     _psnr(ref, out), psnr_y(ref, out, crop=scale if scale > 1 else 0),
+                     ssim(ref, out), enc_s, dec_s)
+
+    def _run(self, label: str, jobs: list[Callable[[], Point]]) -> list[Point]:
+        tick = self.progress(label, len(jobs)) if self.progress and jobs else None
+        out = []
+        for job in jobs:
+            out.append(job())
+            if tick:
+                tick()
+        self.results.points += out
+        return out
+
+    # ---- building blocks ---------------------------------------------------------------------
+
+    def _codec(self, name: str):
+        from irc.codecs import get_codec
+
+        return get_codec(name)
+
+    def _irn_lr(self, i: int, model: str) -> tuple[np.ndarray, float]:
+        key = (i, model)
+        if key not in self._lr:
+            from irc import api
+
+            t = time.perf_counter()
+            lr = api.downscale(self.images[i], model, self.device)
+            self._lr[key] = (lr, time.perf_counter() - t)
+        return self._lr[key]
+
+    def _bicubic_lr(self, i: int, scale: int) -> tuple[np.ndarray, float]:
+        key = (i, f"bicubic-x{scale}")
+        if key not in self._lr:
+            from irc.resample import bicubic_down
+
+            t = time.perf_counter()
+            lr = bicubic_down(self.images[i], scale)
+            self._lr[key] = (lr, time.perf_counter() - t)
+        return self._lr[key]
+
+    def _model_key(self, *names: str | None) -> str:
+        from irc.models.registry import get_spec
+
+        return ",".join(f"{n}:{get_spec(n).sha256()}" for n in names if n)
+
+    # ---- pipelines ---------------------------------------------------------------------------
+
+    def codec_alone(self, i: int, codec: str, quality: int | None) -> Point:
+        label = CODEC_LABEL[codec] + (" lossless" if quality is None else "")
+
+        def compute() -> Point:
+            c = self._codec(codec)
+            settings = c.settings(quality, quality is None)
+            t0 = time.perf_counter()
+            data = c.encode(self.images[i], settings)
+            t1 = time.perf_counter()
+            out = c.decode(data)
+            t2 = time.perf_counter()
+            return self._point(i, label, 1, codec, quality, len(data), out, t1 - t0, t2 - t1)
+
+        return self._cached(f"{self.ids[i]}|{label}|{quality}|{c_version(codec)}", compute)
+
+    def rescaled(self, i: int, scale: int, codec: str, quality: int | None, model: str | None,
+                 crm: str | None) -> Point:
+        """model None: bicubic down/up. crm: restore the decoded LR first."""
+        rescaler = f"IRN x{scale}" if model else f"Bicubic x{scale}"
+        pipeline = f"{rescaler} + {CODEC_LABEL[codec]}" + (" + CRM" if crm else "")
+
+        def compute() -> Point:
+            from irc import api
+            from irc.resample import bicubic_up
+
+            lr, t_down = self._irn_lr(i, model) if model else self._bicubic_lr(i, scale)
+            c = self._codec(codec)
+            settings = c.settings(quality, quality is None)
+            t0 = time.perf_counter()
+            data = c.encode(lr, settings)
+            t1 = time.perf_counter()
+            dec = c.decode(data)
+            t2 = time.perf_counter()
+            h, w = self.images[i].shape[:2]
+
+            def up() -> tuple[np.ndarray, float]:
+                t = time.perf_counter()
+                if model:
+                    out = api.upscale(dec, model, (w, h), crm, quality, self.device)
+                else:
+                    restored = api.restore(dec, crm, quality, self.device) if crm else dec
+                    out = bicubic_up(restored, (w, h))
+                return out, time.perf_counter() - t
+
+            if quality is None:  # lossless: every codec decodes the same LR, upscale it once
+                memo = (i, model or f"bicubic-x{scale}")
+                if memo not in self._up_lossless:
+                    self._up_lossless[memo] = up()
+                out, t_up = self._up_lossless[memo]
+            else:
+                out, t_up = up()
+            return self._point(i, pipeline, scale, codec, quality, len(data), out, t_down + t1 - t0, t2 - t1 + t_up)
+
+        key = f"{self.ids[i]}|{pipeline}|{quality}|{c_version(codec)}|{self._model_key(model, crm)}"
+        return self._cached(key, compute)
+
+    # ---- the plan ----------------------------------------------------------------------------
+
+    def run(self) -> Results:
+        from irc.models.registry import default_crm, default_model
+
+        t_start = time.perf_counter()
+        n = range(len(self.images))
+        plan = self.plan
+        # storage: originals, then bicubic and IRN with each lossless codec
+        for codec in LOSSLESS_CODECS if plan.storage_scales else ():
+            self._run(f"{CODEC_LABEL[codec]} lossless", [lambda i=i, c=codec: self.codec_alone(i, c, None) for i in n])
+        for s in plan.storage_scales:
+            model = default_model(s, "png").name
+            for codec in LOSSLESS_CODECS:
+                self._run(f"Bicubic x{s} + {CODEC_LABEL[codec]}",
+                          [lambda i=i, c=codec: self.rescaled(i, s, c, None, None, None) for i in n])
+                self._run(f"IRN x{s} + {CODEC_LABEL[codec]}",
+                          [lambda i=i, c=codec: self.rescaled(i, s, c, None, model, None) for i in n])
+        self._match_jpeg()
+        # rate-distortion
+        for codec in plan.rd_codecs:
+            jobs = [lambda i=i, q=q: self.codec_alone(i, codec, q)
+                    for q in plan.codec_qualities[codec] for i in n]
+            self._run(f"{CODEC_LABEL[codec]}", jobs)
+            for s in plan.rd_scales:
+                qs = plan.scale_qualities.get(s) or plan.rescaled_qualities[codec]
+                model = default_model(s, codec).name
+                crm = default_crm(model, codec)
+                bic_crm = default_crm("bicubic", codec, scale=s)
+                variants = [(None, None)]
+                if bic_crm:
+                    variants.append((None, bic_crm.name))
+                if crm is None or plan.ablations:
+                    variants.append((model, None))
+                if crm:
+                    variants.append((model, crm.name))
+                for m, r in variants:
+                    jobs = [lambda i=i, q=q, m=m, r=r: self.rescaled(i, s, codec, q, m, r) for q in qs for i in n]
+                    label = f"{'IRN' if m else 'Bicubic'} x{s} + {CODEC_LABEL[codec]}" + (" + CRM" if r else "")
+                    self._run(label, jobs)
+        self.results.seconds = time.perf_counter() - t_start
+        return self.results
+
+    def _jpeg_mean(self, q: int) -> tuple[float, int]:
+        """Mean RGB PSNR and total bytes of JPEG at ``q`` (PSNR only: a cheap bisection probe)."""
+        if q not in self._probes:
+            c = self._codec("jpeg")
+            psnrs, total = [], 0
+            for im in self.images:
+                data = c.encode(im, c.settings(q, False))
+                psnrs.append(_psnr(im, c.decode(data)))
+                total += len(data)
+            self._probes[q] = (float(np.mean(psnrs)), total)
+        return self._probes[q]
+
+    def _match_jpeg(self) -> None:
+        """For each lossy storage row: bisection on JPEG quality for the row's mean RGB PSNR."""
+        rows: dict[str, list[Point]] = {}
+        for p in self.results.points:
+            if p.scale > 1 and p.quality is None:
+                rows.setdefault(p.pipeline, []).append(p)
+        targets = {name: float(np.mean([p.psnr_rgb for p in pts])) for name, pts in rows.items()}
+        tick = self.progress("JPEG at matched PSNR", len(targets)) if self.progress and targets else None
+        for name, target in targets.items():
+            lo, hi = 1, 100  # smallest q with mean PSNR >= target lies in [lo, hi]
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if self._jpeg_mean(mid)[0] >= target:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            best = min({max(1, lo - 1), lo}, key=lambda q: abs(self._jpeg_mean(q)[0] - target))
+            psnr, total = self._jpeg_mean(best)
+            self.results.matched[name] = Matched(target, best, psnr, total)
+            if tick:
+                tick()
+
+
+_VERSIONS: dict[str, str] = {}
+
+
+def c_version(codec: str) -> str:
+    """Codec library version, part of the cache key (a new libjpeg gives new numbers)."""
+    if codec not in _VERSIONS:
+        from irc.codecs import get_codec
+
+        _VERSIONS[codec] = get_codec(codec).version()
+    return _VERSIONS[codec]
+
+
+def bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
+    """Bjøntegaard delta rate (%) of ``test`` against ``anchor``; points are (bpp, PSNR).
+
+    log-rate is fitted as a polynomial in PSNR (cubic with 4+ points, lower
+    with fewer) and integrated over the overlapping PSNR range. Negative: fewer
+    bits for the same quality. None when the curves do not overlap.
+    """
+    def fit(points):
+        pts = sorted(set(points), key=lambda p: p[1])
+        r = np.log10([p[0] for p in pts])
+        d = np.array([p[1] for p in pts])
+        return np.polyfit(d, r, min(3, len(pts) - 1)), d.min(), d.max()
+
+    if len(anchor) < 2 or len(test) < 2:
+        return None
+    pa, a_lo, a_hi = fit(anchor)
+    pt, t_lo, t_hi = fit(test)
+    lo, hi = max(a_lo, t_lo), min(a_hi, t_hi)
+    if hi - lo <= 1e-6:
+        return None
+    ia, it = np.polyint(pa), np.polyint(pt)
+    avg = ((np.polyval(it, hi) - np.polyval(it, lo)) - (np.polyval(ia, hi) - np.polyval(ia, lo))) / (hi - lo)
+    value = (10**avg - 1) * 100
+    return float(value) if math.isfinite(value) else None
+
+
+def check_codecs(names: list[str]) -> list[str]:
+    from irc.codecs import get_codec
+
+    out = []
+    for name in names:
+        c = get_codec(name)
+        if not c.lossy:
+            raise IrcError(f"--codecs takes lossy codecs for the R-D curves; {c.name} is lossless "
+                           "(it is in the storage table already)")
+        out.append(c.name)
+    return out

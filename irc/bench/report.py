@@ -1,0 +1,193 @@
+"""Bench output: storage table, R-D curves, BD-rates; terminal tables, JSON, CSV, plots."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import numpy as np
+
+from irc.bench.engine import Point, Results, bd_rate
+
+# IRN paper, Table 14 (DIV2K validation, 100 images): storage MB, RGB PSNR, change vs matched JPEG.
+# JPEG XL stands in the FLIF row; FLIF's numbers are printed beside it for reference.
+PAPER_DIV2K = {
+    "PNG lossless": "PNG 470 MB",
+    "JPEG XL lossless": "FLIF 294 MB",
+    "IRN x2 + PNG": "131 MB, 40.87 dB, +7.3%",
+    "IRN x2 + JPEG XL": "FLIF 108 MB, -11.5%",
+    "IRN x4 + PNG": "34.9 MB, 32.95 dB, +11.1%",
+    "IRN x4 + JPEG XL": "FLIF 28.7 MB, -8.6%",
+    "IRN x8 + PNG": "9.16 MB, 28.50 dB, -29.9%",
+    "IRN x8 + JPEG XL": "FLIF 7.68 MB, -41.2%",
+}
+METRICS = ("bpp", "psnr-rgb", "psnr-y", "ssim")
+
+
+def _by_pipeline(points: list[Point]) -> dict[str, list[Point]]:
+    out: dict[str, list[Point]] = {}
+    for p in points:
+        out.setdefault(p.pipeline, []).append(p)
+    return out
+
+
+def storage_rows(res: Results) -> list[dict]:
+    """Rows of the storage table in print order (matched JPEG before each rescaled row)."""
+    rows = []
+    for name, pts in _by_pipeline([p for p in res.points if p.quality is None]).items():
+        total = sum(p.bytes for p in pts)
+        row = {"pipeline": name, "scale": pts[0].scale, "total_mb": total / 1e6,
+               "psnr_rgb": float(np.mean([p.psnr_rgb for p in pts])) if pts[0].scale > 1 else None,
+               "psnr_y": float(np.mean([p.psnr_y for p in pts])) if pts[0].scale > 1 else None,
+               "bpp": total * 8 / res.pixels, "paper_div2k": PAPER_DIV2K.get(name, "")}
+        m = res.matched.get(name)
+        if m:
+            row["matched_jpeg"] = {"quality": m.quality, "psnr_rgb": m.psnr_rgb, "total_mb": m.total_bytes / 1e6}
+            row["delta_vs_matched_jpeg_pct"] = (total / m.total_bytes - 1) * 100
+        rows.append(row)
+    return rows
+
+
+def curves(res: Results) -> dict[str, list[dict]]:
+    """pipeline -> points averaged over images, by quality (lossy settings only)."""
+    out = {}
+    for name, pts in _by_pipeline([p for p in res.points if p.quality is not None]).items():
+        by_q: dict[int, list[Point]] = {}
+        for p in pts:
+            by_q.setdefault(p.quality, []).append(p)
+        out[name] = [{
+            "quality": q, "bpp": float(np.mean([p.bpp for p in ps])),
+            "psnr-rgb": float(np.mean([p.psnr_rgb for p in ps])), "psnr-y": float(np.mean([p.psnr_y for p in ps])),
+            "ssim": float(np.mean([p.ssim for p in ps])), "encoding_time": float(np.mean([p.enc_s for p in ps])),
+            "decoding_time": float(np.mean([p.dec_s for p in ps])), "scale": ps[0].scale, "codec": ps[0].codec,
+        } for q, ps in sorted(by_q.items())]
+    return out
+
+
+def bd_rates(cur: dict[str, list[dict]], anchor: str = "JPEG") -> dict[str, float | None]:
+    """BD-rate (%) of every curve against the codec-alone JPEG curve (RGB PSNR)."""
+    if anchor not in cur:
+        return {}
+    a = [(c["bpp"], c["psnr-rgb"]) for c in cur[anchor]]
+    return {name: bd_rate(a, [(c["bpp"], c["psnr-rgb"]) for c in pts])
+            for name, pts in cur.items() if name != anchor}
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def write_all(res: Results, out: Path, plan) -> dict:
+    """Write bench.json, results/<curve>.json (CompressAI layout), per_image.csv, storage.md and plots."""
+    out.mkdir(parents=True, exist_ok=True)
+    cur, rows = curves(res), storage_rows(res)
+    bd = bd_rates(cur)
+    summary = {"dataset": res.dataset, "images": res.images, "seconds": round(res.seconds, 1),
+               "plan": asdict(plan), "storage": rows, "bd_rate_vs_jpeg_pct": bd,
+               "curves": {k: v for k, v in cur.items()}}
+    _atomic_text(out / "bench.json", json.dumps(summary, indent=2))
+    (out / "results").mkdir(exist_ok=True)
+    for name, pts in cur.items():
+        doc = {"name": name, "description": f"{name} on {res.dataset} ({len(res.images)} images), "
+               "mean over images per quality; bpp = payload bytes x 8 / original pixels",
+               "results": {k: [p[k] for p in pts] for k in
+                           ("quality", "bpp", "psnr-rgb", "psnr-y", "ssim", "encoding_time", "decoding_time")}}
+        _atomic_text(out / "results" / f"{_slug(name)}.json", json.dumps(doc, indent=2))
+    tmp = out / "per_image.csv.tmp"
+    with open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([f.name for f in fields(Point)])
+        for p in res.points:
+            w.writerow([getattr(p, f.name) for f in fields(Point)])
+    tmp.replace(out / "per_image.csv")
+    if rows:  # an R-D-only plan has no storage table
+        _atomic_text(out / "storage.md", storage_markdown(rows, res))
+    plot_rd(cur, out, res.dataset)
+    return summary
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text + ("" if text.endswith("\n") else "\n"))
+    tmp.replace(path)
+
+
+def _fmt(v, spec: str, none: str = "-") -> str:
+    return none if v is None else format(v, spec)
+
+
+def storage_markdown(rows: list[dict], res: Results) -> str:
+    lines = [f"Storage of {res.dataset} ({len(res.images)} images), lossless LR codecs; "
+             "JPEG at the quality whose mean RGB PSNR is closest to the row's.", "",
+             "| pipeline | total MB | bpp | RGB PSNR | Y-PSNR | matched JPEG | Δ vs matched JPEG | paper (DIV2K) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        m = r.get("matched_jpeg")
+        mj = f"q{m['quality']}: {m['total_mb']:.2f} MB, {m['psnr_rgb']:.2f} dB" if m else "-"
+        d = r.get("delta_vs_matched_jpeg_pct")
+        lines.append(f"| {r['pipeline']} | {r['total_mb']:.2f} | {r['bpp']:.3f} | "
+                     f"{_fmt(r['psnr_rgb'], '.2f', 'lossless')} | {_fmt(r['psnr_y'], '.2f', 'lossless')} | {mj} | "
+                     f"{_fmt(d, '+.1f')}{'%' if d is not None else ''} | {r['paper_div2k']} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_rd(cur: dict[str, list[dict]], out: Path, dataset: str) -> list[Path]:
+    """One R-D plot (RGB PSNR against bpp) per scale, with the codec-alone curves on each."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("note: matplotlib is not installed (pip install matplotlib); plots skipped")
+        return []
+    alone = {k: v for k, v in cur.items() if v and v[0]["scale"] == 1}
+    scales = sorted({v[0]["scale"] for v in cur.values() if v and v[0]["scale"] > 1})
+    written = []
+    for s in scales or [1]:
+        fig, ax = plt.subplots(figsize=(7, 5))
+        for name, pts in {**alone, **{k: v for k, v in cur.items() if v and v[0]["scale"] == s}}.items():
+            style = "--" if pts[0]["scale"] == 1 else "-"
+            ax.plot([p["bpp"] for p in pts], [p["psnr-rgb"] for p in pts], style, marker="o", ms=3, label=name)
+        ax.set_xlabel("bpp (payload bytes x 8 / original pixels)")
+        ax.set_ylabel("RGB PSNR (dB)")
+        ax.set_xlim(0, 1.6 if s > 1 else None)
+        ax.grid(alpha=0.3)
+        ax.set_title(f"{dataset}: rate-distortion" + (f", rescaling x{s}" if s > 1 else ""))
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        for ext in ("png", "svg"):
+            path = out / f"rd_x{s}.{ext}"
+            fig.savefig(path, dpi=120)
+            written.append(path)
+        plt.close(fig)
+    return written
+
+
+def print_tables(summary: dict, console) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"Storage, {summary['dataset']} ({len(summary['images'])} images), lossless LR")
+    for col in ("pipeline", "total MB", "bpp", "RGB PSNR", "Y-PSNR", "matched JPEG", "Δ vs JPEG", "paper (DIV2K)"):
+        t.add_column(col)
+    for r in summary["storage"]:
+        m = r.get("matched_jpeg")
+        d = r.get("delta_vs_matched_jpeg_pct")
+        t.add_row(r["pipeline"], f"{r['total_mb']:.2f}", f"{r['bpp']:.3f}", _fmt(r["psnr_rgb"], ".2f", "lossless"),
+                  _fmt(r["psnr_y"], ".2f", "lossless"),
+                  f"q{m['quality']} {m['total_mb']:.2f} MB {m['psnr_rgb']:.2f} dB" if m else "-",
+                  f"{d:+.1f}%" if d is not None else "-", r["paper_div2k"])
+    console.print(t)
+    t = Table(title="Rate-distortion (mean over images) and BD-rate against JPEG alone")
+    for col in ("pipeline", "quality", "bpp", "RGB PSNR", "Y-PSNR", "SSIM", "enc s", "dec s", "BD-rate"):
+        t.add_column(col)
+    for name, pts in summary["curves"].items():
+        bd = summary["bd_rate_vs_jpeg_pct"].get(name)
+        for j, p in enumerate(pts):
+            t.add_row(name if j == 0 else "", str(p["quality"]), f"{p['bpp']:.3f}", f"{p['psnr-rgb']:.2f}",
+                      f"{p['psnr-y']:.2f}", f"{p['ssim']:.4f}", f"{p['encoding_time']:.2f}",
+                      f"{p['decoding_time']:.2f}", (_fmt(bd, "+.1f") + "%" if bd is not None else "-") if j == 0 else "")
+    console.print(t)

@@ -1,0 +1,185 @@
+"""The training loop shared by every model: resumable, time-budgeted, logged.
+
+A run lives in one folder: ``config.json`` (what was asked), ``last.pt`` (model,
+optimizer, sampler and RNG state, step, wall time; written atomically every few
+minutes, at the time budget and at the end) and ``log.jsonl`` (one record per
+10 steps: loss terms, learning rate, seconds per step, validation numbers).
+``--resume`` reloads all of it, so a stopped run continues exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import torch
+
+
+@dataclass
+class TrainConfig:
+    """Options every trainer has; model-specific configs extend it."""
+
+    data: list[str] = field(default_factory=list)
+    out: str = "runs/model"
+    crop: int = 64
+    batch: int = 16
+    iters: int = 2000
+    lr: float = 2e-4
+    warmup: int = 50
+    schedule: str = "cosine"  # cosine | step (halve every iters/5, the paper's shape)
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 0  # 0: torch default
+    val_dir: str | None = None
+    val_images: int = 6
+    val_every: int = 200
+    checkpoint_minutes: float = 5.0
+    time_budget: float | None = None  # seconds of this invocation
+    init_from: str | None = None  # weights file or checkpoint: copy every tensor whose shape matches
+
+
+class Sampler(Protocol):
+    def sample(self, batch: int): ...
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    if cfg.schedule == "step":
+        return cfg.lr * 0.5 ** (step // max(1, cfg.iters // 5))
+    t = (step - cfg.warmup) / max(1, cfg.iters - cfg.warmup)
+    return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def init_matching(model: torch.nn.Module, source: str) -> int:
+    """Copy every tensor of ``source`` whose name and shape match; returns the count."""
+    if str(source).endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        state = load_file(str(source))
+    else:
+        state = torch.load(source, map_location="cpu", weights_only=False)["model"]
+    own = model.state_dict()
+    hits = {k: v.float() for k, v in state.items() if k in own and own[k].shape == v.shape}
+    own.update(hits)
+    model.load_state_dict(own)
+    return len(hits)
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def start(cfg: TrainConfig, build: Callable[[TrainConfig], torch.nn.Module]):
+    """Threads, seed, device; then the model, built after seeding so its init is reproducible."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = torch.device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    return device, build(cfg).to(device)
+
+
+def prepare_run(cfg: TrainConfig, model: torch.nn.Module, resume: bool) -> None:
+    """Seeded start: check the run folder; on a fresh run copy --init-from tensors."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if resume and not (out / "last.pt").exists():
+        raise FileNotFoundError(f"nothing to resume: {out / 'last.pt'} does not exist")
+    if not resume and cfg.init_from:
+        n = init_matching(model, cfg.init_from)
+        print(f"initialised {n} tensors from {cfg.init_from}")
+
+
+def run_loop(
+    cfg: TrainConfig,
+    model: torch.nn.Module,
+    sampler: Sampler,
+    loss_fn: Callable[[object], dict[str, torch.Tensor]],
+    validate: Callable[[], dict[str, float]] | None = None,
+    resume: bool = False,
+    progress: Callable[[dict], None] | None = None,
+) -> Path:
+    """Optimise ``loss_fn(sampler.sample(cfg.batch))["loss"]`` with Adam; returns the checkpoint path."""
+    out = Path(cfg.out)
+    ckpt_path, log_path = out / "last.pt", out / "log.jsonl"
+    device = torch.device(cfg.device)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.999))
+    step, elapsed = 0, 0.0
+    if resume:
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sampler.load_state_dict(state["sampler"])
+        torch.set_rng_state(state["rng"])
+        step, elapsed = state["step"], state["elapsed"]
+    else:
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    def save() -> None:
+        _atomic_save({"model": model.state_dict(), "opt": opt.state_dict(),
+                      "sampler": sampler.state_dict(), "rng": torch.get_rng_state(),
+                      "step": step, "elapsed": elapsed, "config": asdict(cfg)}, ckpt_path)
+
+    def log(rec: dict) -> None:
+        with open(log_path, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        if progress:
+            progress(rec)
+
+    if resume:
+        log({"iter": step, "wall": round(elapsed, 1), "event": "resumed"})
+    model.train()
+    t_start = t_ckpt = time.time()
+    elapsed0 = elapsed
+    step_times: list[float] = []
+    while step < cfg.iters:
+        t0 = time.time()
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        losses = loss_fn(sampler.sample(cfg.batch))
+        opt.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip else None
+        opt.step()
+        step += 1
+        step_times.append(time.time() - t0)
+        elapsed = elapsed0 + (time.time() - t_start)
+        if step % 10 == 0 or step == cfg.iters:
+            rec = {"iter": step, "wall": round(elapsed, 1), "lr": opt.param_groups[0]["lr"],
+                   "sec_per_step": round(sum(step_times) / len(step_times), 3),
+                   **{k: round(float(v.detach()), 6) for k, v in losses.items()}}
+            if gnorm is not None:
+                rec["grad_norm"] = round(float(gnorm), 4)
+            step_times.clear()
+            if validate and (step % cfg.val_every == 0 or step == cfg.iters):
+                model.eval()
+                with torch.no_grad():
+                    rec.update({f"val_{k}": round(v, 3) for k, v in validate().items()})
+                model.train()
+            log(rec)
+        over_budget = cfg.time_budget is not None and time.time() - t_start >= cfg.time_budget
+        if time.time() - t_ckpt >= cfg.checkpoint_minutes * 60 or over_budget or step == cfg.iters:
+            save()
+            t_ckpt = time.time()
+        if over_budget:
+            log({"iter": step, "wall": round(elapsed, 1), "event": "time budget reached"})
+            break
+    return ckpt_path
+
+
+def export_weights(ckpt: str | Path, dest: str | Path, dtype=torch.float16) -> None:
+    """Write only the model tensors (no optimizer state) as safetensors."""
+    from safetensors.torch import save_file
+
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["model"]
+    save_file({k: v.to(dtype).contiguous() for k, v in state.items()}, str(dest))

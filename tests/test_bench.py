@@ -1,0 +1,143 @@
+"""`irc bench`: BD-rate, datasets, and the whole command on small inputs."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from irc.bench import datasets
+from irc.bench.engine import bd_rate
+from irc.cli import app
+from irc.errors import IrcError
+from irc.models import registry
+
+from .conftest import KODAK
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_bd_rate():
+    anchor = [(0.25, 26.0), (0.5, 29.0), (1.0, 32.0), (2.0, 35.0)]
+    assert bd_rate(anchor, anchor) == pytest.approx(0.0, abs=1e-9)
+    half = [(r / 2, d) for r, d in anchor]
+    assert bd_rate(anchor, half) == pytest.approx(-50.0, abs=1e-6)
+    assert bd_rate(anchor, [(0.1, 40.0), (0.2, 41.0)]) is None  # no PSNR overlap
+    assert bd_rate(anchor, [(0.3, 27.0)]) is None  # one point is not a curve
+
+
+def test_dataset_errors(tmp_path, monkeypatch):
+    with pytest.raises(IrcError, match="no such folder"):
+        datasets.resolve(str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(IrcError, match="no images"):
+        datasets.resolve("x", tmp_path / "empty")
+    import urllib.request
+
+    def offline(*a, **k):
+        raise OSError("network unreachable")
+
+    monkeypatch.setenv("IRC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(IrcError, match="--data DIR"):
+        datasets.resolve("kodak")
+    with pytest.raises(IrcError, match="--data DIR"):
+        datasets.resolve("div2k")
+
+
+def test_kodak_cache_is_checked(tmp_path, monkeypatch):
+    """A cached file with the wrong content is fetched again and verified."""
+    import io
+    import urllib.request
+
+    monkeypatch.setenv("IRC_CACHE", str(tmp_path))
+    served = []
+
+    class Resp(io.BytesIO):
+        headers = {}
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+    def fake(url, timeout=0):
+        served.append(url)
+        return Resp(b"not the kodak image")
+
+    monkeypatch.setattr(urllib.request, "urlopen", fake)
+    with pytest.raises(IrcError, match="checksum"):
+        datasets.resolve("kodak")
+    assert served and served[0].endswith("kodim01.png")
+    assert not (tmp_path / "kodak" / "kodim01.png").exists()  # the bad download is removed
+
+
+@pytest.fixture
+def folder(tmp_path, photo):
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for i in range(2):
+        Image.fromarray(np.roll(np.tile(photo, (2, 2, 1)), 11 * i, axis=0)).save(d / f"im{i}.png")
+    return d
+
+
+def test_bench_folder_writes_everything_and_reuses_results(tmp_path, folder):
+    out = tmp_path / "out"
+    args = ["bench", folder, "--out", out, "--scales", "2", "--rd-scales", "2", "--qualities", "20,60"]
+    r = run(*args)
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "bench.json").read_text())
+    names = [row["pipeline"] for row in summary["storage"]]
+    assert names[:2] == ["PNG lossless", "JPEG XL lossless"]
+    assert {"Bicubic x2 + PNG", "IRN x2 + PNG", "IRN x2 + JPEG XL"} <= set(names)
+    irn = next(row for row in summary["storage"] if row["pipeline"] == "IRN x2 + PNG")
+    assert 1 <= irn["matched_jpeg"]["quality"] <= 100 and "delta_vs_matched_jpeg_pct" in irn
+    # CompressAI layout, one file per curve
+    doc = json.loads((out / "results" / "irn-x2-jpeg-crm.json").read_text())
+    assert doc["name"] == "IRN x2 + JPEG + CRM" and doc["results"]["quality"] == [20, 60]
+    assert len(doc["results"]["bpp"]) == 2 and all(v > 0 for v in doc["results"]["psnr-rgb"])
+    assert "Bicubic x2 + JPEG + CRM" in summary["curves"]
+    assert "JPEG" in summary["curves"] and "IRN x2 + JPEG + CRM" in summary["bd_rate_vs_jpeg_pct"]
+    rows = (out / "per_image.csv").read_text().splitlines()
+    assert rows[0].startswith("image,pipeline,scale,codec,quality,bytes,bpp,psnr_rgb")
+    assert (out / "rd_x2.png").stat().st_size > 0 and (out / "rd_x2.svg").exists()
+    assert "| IRN x2 + PNG |" in (out / "storage.md").read_text()
+    assert "Storage" in r.output and "BD-rate" in r.output
+    # a second run takes every point from the cache: nothing new is appended
+    cached = (out / "cache.jsonl").read_text()
+    assert run(*args).exit_code == 0
+    assert (out / "cache.jsonl").read_text() == cached
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--scales", "3"], "no shipped model for scale 3"),
+    (["--codecs", "png"], "lossless"),
+    (["--qualities", "a,b"], "comma-separated"),
+    (["--codecs", "flif"], "JPEG XL"),
+])
+def test_bench_bad_options(tmp_path, folder, args, needle):
+    r = run("bench", folder, "--out", tmp_path / "o", *args)
+    assert r.exit_code == 1 and needle in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.skipif(not KODAK.is_dir(), reason="../shared/data/kodak not present")
+def test_bench_kodak_quick_with_shipped_models(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "_extra", {})  # the shipped models, not the tiny test ones
+    registry.load_model.cache_clear()
+    out = tmp_path / "q"
+    r = run("bench", "kodak", "--data", KODAK, "--out", out, "--quick")
+    registry.load_model.cache_clear()
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "bench.json").read_text())
+    assert len(summary["images"]) == 3
+    storage = {row["pipeline"]: row for row in summary["storage"]}
+    # the shipped IRN beats bicubic at every shipped scale, losslessly stored
+    for s in (2, 4):
+        assert storage[f"IRN x{s} + PNG"]["psnr_rgb"] > storage[f"Bicubic x{s} + PNG"]["psnr_rgb"] + 1.0
+    assert summary["seconds"] < 120
