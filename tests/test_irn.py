@@ -31,6 +31,24 @@ def test_inverse_of_forward_is_identity_with_true_z(scale, kw):
     torch.testing.assert_close(model.inverse(y, z), x, atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("scale,kw", [(2, {}), (8, {}), (4, {"haar_first": True, "blocks_per_module": 4})])
+def test_channels_last_gives_the_same_passes(scale, kw):
+    torch.manual_seed(0)
+    ref = _randomise(IRN(scale, **{"blocks_per_module": 2, **kw})).eval()
+    fast = IRN(scale, **{"blocks_per_module": 2, **kw}).eval()
+    fast.load_state_dict(ref.state_dict())
+    fast.channels_last()
+    x = torch.rand(1, 3, 32, 48)
+    with torch.no_grad():
+        y, z = ref(x)
+        y2, z2 = fast(x)
+        torch.testing.assert_close(y2, y, atol=1e-5, rtol=0)
+        torch.testing.assert_close(z2, z, atol=1e-5, rtol=0)
+        torch.testing.assert_close(fast.inverse(y2, z2), x, atol=1e-4, rtol=0)
+        torch.testing.assert_close(fast.inverse(y), ref.inverse(y), atol=1e-5, rtol=0)
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in fast.parameters() if p.dim() == 4)
+
+
 def test_parameter_counts_match_the_paper():
     assert round(count_parameters(IRN(2)) / 1e6, 2) == 1.67  # paper: 1.66M
     assert round(count_parameters(IRN(4)) / 1e6, 2) == 4.36  # paper: 4.35M

@@ -33,6 +33,11 @@ def test_untrained_crm_is_identity_and_quality_matters():
     # per-sample qualities: sample 0 at q10 equals a[0]
     mixed = crm(x, torch.tensor([10.0, 90.0]))
     assert torch.allclose(mixed[0], a[0], atol=1e-6) and torch.allclose(mixed[1], b[1], atol=1e-6)
+    # channels-last inference (what load_model uses) gives the same restoration
+    fast = CRM(nf=8, gc=4, blocks=2)
+    fast.load_state_dict(crm.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(fast.channels_last()(x, torch.tensor([10.0, 90.0])), mixed, atol=1e-5, rtol=0)
 
 
 def test_lossy_encode_records_crm_and_decode_applies_it(photo):

