@@ -37,7 +37,7 @@ def main() -> None:
         a1.plot([p["iter"] for p in pts], [p[args.metric] for p in pts], "o-", label=label)
         a2.plot([p["wall"] / 60 for p in pts], [p[args.metric] for p in pts], "o-", label=label)
     a1.set_xlabel("iteration")
-    a2.set_xlabel("wall time (min, 2 CPU cores)")
+    a2.set_xlabel("wall time (min; hardware per run in docs/TRAINING.md)")
     for a in (a1, a2):
         a.set_ylabel(YLABEL.get(args.metric, args.metric))
         a.grid(alpha=0.3)

@@ -470,7 +470,7 @@ def train_export(
         _check_output(dest, force)
         if not checkpoint.is_file():
             raise IrcError(f"no such checkpoint: {checkpoint}")
-        export_weights(checkpoint, dest)
+        export_weights(checkpoint, dest, force=force)
         out.print(f"{checkpoint} -> {dest}")
 
 

@@ -24,12 +24,17 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return x
 
 
-def _starts(n: int, tile: int, overlap: int) -> list[int]:
+def _spans(n: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """(start, length) of the tiles covering ``n`` pixels: as few tiles of at most ``tile``
+    as an ``overlap`` allows, all of one size and evenly spaced, so that no tile
+    recomputes more than it must (a fixed-size last tile pushed against the edge can
+    overlap its neighbour by most of a tile)."""
     if n <= tile:
-        return [0]
-    step = tile - overlap
-    starts = list(range(0, n - tile, step)) + [n - tile]
-    return sorted(set(starts))
+        return [(0, n)]
+    count = -(-(n - overlap) // (tile - overlap))  # ceil
+    length = -(-(n - overlap) // count) + overlap  # <= tile
+    last = n - length
+    return [(round(i * last / (count - 1)), length) for i in range(count)]
 
 
 def _ramp(length: int, start: int, n: int, overlap: int) -> torch.Tensor:
@@ -45,7 +50,7 @@ def _ramp(length: int, start: int, n: int, overlap: int) -> torch.Tensor:
 
 
 def tile_count(lr_h: int, lr_w: int, tile: int, overlap: int) -> int:
-    return len(_starts(lr_h, tile, overlap)) * len(_starts(lr_w, tile, overlap))
+    return len(_spans(lr_h, tile, overlap)) * len(_spans(lr_w, tile, overlap))
 
 
 def run_tiled(
@@ -64,7 +69,7 @@ def run_tiled(
     ``tile`` and ``overlap`` are in LR pixels. The result (on CPU, float32)
     has shape (1, C_out, lr_h*out_per_lr, lr_w*out_per_lr).
     """
-    ys, xs = _starts(lr_h, tile, overlap), _starts(lr_w, tile, overlap)
+    ys, xs = _spans(lr_h, tile, overlap), _spans(lr_w, tile, overlap)
     if len(ys) == 1 and len(xs) == 1:
         out = fn(x).float().cpu()
         if on_tile:
@@ -72,11 +77,9 @@ def run_tiled(
         return out
     out = wsum = None
     k = out_per_lr
-    for ty in ys:
-        th = min(tile, lr_h - ty)
+    for ty, th in ys:
         wy = _ramp(th, ty, lr_h, overlap)
-        for tx in xs:
-            tw = min(tile, lr_w - tx)
+        for tx, tw in xs:
             part = x[..., ty * in_per_lr : (ty + th) * in_per_lr, tx * in_per_lr : (tx + tw) * in_per_lr]
             res = fn(part).float().cpu()
             if out is None:

@@ -115,6 +115,16 @@ def test_bench_folder_writes_everything_and_reuses_results(tmp_path, folder):
     assert (out / "cache.jsonl").read_text() == cached
 
 
+def test_bench_div2k_with_a_local_folder(tmp_path, folder):
+    """`irc bench div2k --data DIR` uses the folder (no download) and names the set div2k."""
+    out = tmp_path / "d"
+    r = run("bench", "div2k", "--data", folder, "--out", out, "--scales", "2", "--qualities", "30,70")
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "bench.json").read_text())
+    assert summary["dataset"] == "div2k" and len(summary["images"]) == 2
+    assert "IRN x2 + JPEG XL" in {row["pipeline"] for row in summary["storage"]}
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--scales", "3"], "no shipped model for scale 3"),
     (["--codecs", "png"], "lossless"),
@@ -138,6 +148,6 @@ def test_bench_kodak_quick_with_shipped_models(tmp_path, monkeypatch):
     assert len(summary["images"]) == 3
     storage = {row["pipeline"]: row for row in summary["storage"]}
     # the shipped IRN beats bicubic at every shipped scale, losslessly stored
-    for s in (2, 4):
+    for s in (2, 4, 8):
         assert storage[f"IRN x{s} + PNG"]["psnr_rgb"] > storage[f"Bicubic x{s} + PNG"]["psnr_rgb"] + 1.0
     assert summary["seconds"] < 120

@@ -40,6 +40,20 @@ def test_decode_is_deterministic_and_temperature_is_seeded(photo):
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
+@pytest.mark.parametrize("n,tile,overlap", [(3000, 512, 32), (2000, 512, 32), (513, 512, 32), (100, 40, 12), (70, 64, 8)])
+def test_tiles_cover_evenly_with_the_overlap(n, tile, overlap):
+    from irc.tiling import _spans
+
+    spans = _spans(n, tile, overlap)
+    assert spans[0][0] == 0 and spans[-1][0] + spans[-1][1] == n
+    assert len({length for _, length in spans}) == 1 and spans[0][1] <= tile
+    assert len(spans) == -(-(n - overlap) // (tile - overlap))  # no more tiles than a fixed-size layout
+    for (a, la), (b, _) in zip(spans, spans[1:]):
+        assert a < b and a + la - b >= overlap  # neighbours share at least the blend ramp
+    # recomputed pixels stay near the minimum: at most one overlap per seam, plus rounding
+    assert sum(length for _, length in spans) <= n + len(spans) * (overlap + 1)
+
+
 def test_tiled_matches_whole_image_closely():
     torch.manual_seed(0)
     net = torch.nn.Conv2d(3, 3, 3, padding=1)

@@ -177,9 +177,12 @@ def run_loop(
     return ckpt_path
 
 
-def export_weights(ckpt: str | Path, dest: str | Path, dtype=torch.float16) -> None:
-    """Write only the model tensors (no optimizer state) as safetensors."""
-    from safetensors.torch import save_file
+def export_weights(ckpt: str | Path, dest: str | Path, dtype=torch.float16, force: bool = False) -> None:
+    """Write only the model tensors (no optimizer state) as safetensors, atomically, with the
+    usual file permissions (safetensors' own writer leaves 0600)."""
+    from safetensors.torch import save
+
+    from irc.imageio import atomic_write
 
     state = torch.load(ckpt, map_location="cpu", weights_only=False)["model"]
-    save_file({k: v.to(dtype).contiguous() for k, v in state.items()}, str(dest))
+    atomic_write(dest, save({k: v.to(dtype).contiguous() for k, v in state.items()}), force)
