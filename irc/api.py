@@ -147,6 +147,11 @@ def downscale(rgb: np.ndarray, model: str, device: str = "cpu", tile: int = DEFA
     return (y[0].clamp(0, 1) * 255.0).round().byte().permute(1, 2, 0).numpy()
 
 
+def _crm_quality(quality: int | None) -> float:
+    """The quality a CRM is conditioned on (a file without one counts as mid-range)."""
+    return float(50 if quality is None else quality)
+
+
 def restore(lr: np.ndarray, crm: str, quality: int | None, device: str = "cpu") -> np.ndarray:
     """Apply CRM ``crm`` to a whole decoded LR (uint8 in and out), conditioned on ``quality``."""
     import torch
@@ -156,7 +161,7 @@ def restore(lr: np.ndarray, crm: str, quality: int | None, device: str = "cpu") 
     net = load_model(crm, device)
     with torch.inference_mode():
         t = torch.from_numpy(np.array(lr, dtype=np.uint8)).permute(2, 0, 1)[None].float().div_(255.0)
-        r = net(t.to(device), float(50 if quality is None else quality)).clamp(0, 1)
+        r = net(t.to(device), _crm_quality(quality)).clamp(0, 1)
     return (r[0].cpu() * 255.0).round().byte().permute(1, 2, 0).numpy()
 
 
@@ -177,15 +182,15 @@ def upscale(lr: np.ndarray, model: str, size: tuple[int, int] | None = None, crm
     scale = get_spec(model).scale
     lr_tile, lr_overlap = _check_tiling(tile, overlap, scale)
     net = load_model(model, device)
-    restore = load_model(crm, device) if crm else None
+    crm_net = load_model(crm, device) if crm else None
     gen = torch.Generator().manual_seed(0 if seed is None else seed)
     lr_h, lr_w = lr.shape[:2]
     y = torch.from_numpy(np.array(lr, dtype=np.uint8)).permute(2, 0, 1)[None].float().div_(255.0)
 
     def step(t: torch.Tensor) -> torch.Tensor:
         t = t.to(device)
-        if restore is not None:
-            t = restore(t, float(50 if quality is None else quality)).clamp(0, 1)
+        if crm_net is not None:
+            t = crm_net(t, _crm_quality(quality)).clamp(0, 1)
         return net.upscale(t, temperature, gen)
 
     on_tile = progress(_progress_total(lr_h, lr_w, lr_tile, lr_overlap)) if progress else None

@@ -335,16 +335,11 @@ def train_irn(
         if resume:
             cfg = _resumed_config(IRNTrainConfig, out_dir, time_budget, device, threads)
         else:
-            if scale not in (2, 4, 8):
-                raise IrcError(f"unsupported scale {scale}; choose 2, 4 or 8")
-            if not data:
-                raise IrcError("give at least one --data folder of training images")
+            _check_new_run(scale, data, out_dir)
             if z_mode not in ("zero", "sample") or schedule not in ("cosine", "step"):
                 raise IrcError("--z must be zero or sample; --schedule cosine or step")
             if arch not in ("irn", "irn-e"):
                 raise IrcError(f"unknown arch {arch!r}: irn or irn-e")
-            if (out_dir / "last.pt").exists():
-                raise IrcError(f"{out_dir} already holds a run; use --resume or another --out")
             try:
                 q_lo, q_hi = (int(v) for v in degrade_q.split(","))
             except ValueError:
@@ -372,6 +367,16 @@ def train_irn(
 def _show_record(rec: dict) -> None:
     keys = ("iter", "wall", "loss", "recon", "val_psnr_y", "val_psnr_rgb", "val_lr_gain", "event")
     out.print("  ".join(f"{k}={rec[k]}" for k in keys if k in rec), highlight=False)
+
+
+def _check_new_run(scale: int, data: list[Path], out_dir: Path) -> None:
+    """What every fresh training run needs: a supported scale, data, and a free run folder."""
+    if scale not in (2, 4, 8):
+        raise IrcError(f"unsupported scale {scale}; choose 2, 4 or 8")
+    if not data:
+        raise IrcError("give at least one --data folder of training images")
+    if (out_dir / "last.pt").exists():
+        raise IrcError(f"{out_dir} already holds a run; use --resume or another --out")
 
 
 def _resumed_config(cls, out_dir: Path, time_budget, device: str, threads: int):
@@ -426,10 +431,7 @@ def train_crm(
         if resume:
             cfg = _resumed_config(CRMTrainConfig, out_dir, time_budget, device, threads)
         else:
-            if scale not in (2, 4, 8):
-                raise IrcError(f"unsupported scale {scale}; choose 2, 4 or 8")
-            if not data:
-                raise IrcError("give at least one --data folder of training images")
+            _check_new_run(scale, data, out_dir)
             codec_obj = get_codec(codec)
             if not codec_obj.lossy:
                 raise IrcError(f"codec {codec_obj.name} is lossless: there is nothing to restore")
@@ -442,8 +444,6 @@ def train_crm(
 
                 if get_spec(base).scale != scale:
                     raise IrcError(f"--base {base} is not a x{scale} model")
-            if (out_dir / "last.pt").exists():
-                raise IrcError(f"{out_dir} already holds a run; use --resume or another --out")
             cfg = CRMTrainConfig(
                 scale=scale, base=base, codec=codec_obj.name, q_min=q_min, q_max=q_max, nf=nf, gc=gc,
                 blocks=blocks, conditioned=not unconditioned, data=[str(d) for d in data], out=str(out_dir),

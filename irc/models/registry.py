@@ -77,11 +77,14 @@ def get_spec(name: str) -> ModelSpec:
     return models[name]
 
 
+def _search_order() -> list[ModelSpec]:
+    """Run-time registrations (tests, user weights) first, then the shipped entries."""
+    return [*_extra.values(), *_read_registry().values()]
+
+
 def default_model(scale: int, codec: str) -> ModelSpec:
     """The model `irc encode` uses for a scale and codec unless --model says otherwise."""
-    # run-time registrations (tests, user weights) come before the shipped entries
-    ordered = [*_extra.values(), *_read_registry().values()]
-    candidates = [m for m in ordered if m.arch == "irn" and m.scale == scale and m.weights_path.exists()]
+    candidates = [m for m in _search_order() if m.arch == "irn" and m.scale == scale and m.weights_path.exists()]
     for m in candidates:
         if codec in m.codecs:
             return m
@@ -99,8 +102,7 @@ def default_crm(base: str, codec: str, scale: int | None = None) -> ModelSpec | 
 
     ``scale`` tells bicubic CRMs apart (an IRN base already implies its scale).
     """
-    ordered = [*_extra.values(), *_read_registry().values()]
-    for m in ordered:
+    for m in _search_order():
         if (m.arch == "crm" and m.base == base and codec in m.codecs and m.weights_path.exists()
                 and (scale is None or m.scale == scale)):
             return m
