@@ -2,8 +2,9 @@
 
 Runs the bench engine (the same code as `irc bench`) with the IRN paper's Fig. 9
 pipelines at each scale: JPEG alone, Bicubic + JPEG, Bicubic + JPEG + CRM,
-IRN + JPEG, IRN + JPEG + CRM (and a JPEG-robust IRN when one is registered),
-over JPEG qualities 5-95. Then prints, per curve, the RGB PSNR interpolated at
+IRN + JPEG, IRN + JPEG + CRM, and the JPEG-robust IRN (the model `irc encode`
+picks for JPEG, when it is not the general one) + JPEG (+ CRM), plus any
+``--models``, over JPEG qualities 5-95. Then prints, per curve, the RGB PSNR interpolated at
 the target bpp (linear in log bpp, inside the measured range only) and the
 BD-rate against JPEG alone. Results are cached in OUT/cache.jsonl, so a rerun
 only computes new points.
@@ -43,6 +44,8 @@ def main() -> None:
     ap.add_argument("--write-registry", action="store_true", help="record each CRM's measured gain in the registry")
     ap.add_argument("--bpp", type=float, default=0.2, help="matched bit rate for the comparison")
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--models", nargs="*", default=[],
+                    help="more IRN models to draw (each with its CRM if one is registered), e.g. irn-x2-noise")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
 
@@ -52,7 +55,8 @@ def main() -> None:
     plan = engine.Plan(storage_scales=[], rd_scales=args.scales, rd_codecs=["jpeg"],
                        codec_qualities={"jpeg": engine.CODEC_QUALITIES["jpeg"]},
                        rescaled_qualities={"jpeg": args.qualities}, ablations=True,
-                       scale_qualities={4: args.qualities_x4} if args.qualities_x4 else {})
+                       scale_qualities={4: args.qualities_x4} if args.qualities_x4 else {},
+                       extra_models=args.models)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     console = Console()
@@ -89,15 +93,16 @@ def main() -> None:
 
 def write_registry(cur: dict, out: str) -> None:
     """Store, for each registered CRM, its Kodak curve with and without it."""
+    from irc.bench.engine import rescaled_label
     from irc.models import registry
 
     entries = json.loads(registry.REGISTRY_FILE.read_text())
     for e in entries:
         if e["arch"] != "crm":
             continue
-        rescaler = "Bicubic" if e["base"] == "bicubic" else "IRN"
-        name = f"{rescaler} x{e['scale']} + JPEG"
-        with_crm, without = cur.get(name + " + CRM"), cur.get(name)
+        base = None if e["base"] == "bicubic" else e["base"]
+        name = rescaled_label(e["scale"], "jpeg", base, None)
+        with_crm, without = cur.get(rescaled_label(e["scale"], "jpeg", base, e["name"])), cur.get(name)
         if not with_crm or not without:
             continue
         gains = [a["psnr-rgb"] - b["psnr-rgb"] for a, b in zip(with_crm, without)]

@@ -212,21 +212,22 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print the registr
     if as_json:
         typer.echo(json.dumps([asdict(s) for s in specs.values()], indent=2))
         return
-    table = Table(title="irc models, Kodak 24 images (IRN: lossless PNG round trip; CRM: RGB PSNR gain on its LR)",
-                  caption="data, recipe, base model and every number: irc models --json")
-    for col in ("name", "scale", "params", "Y-PSNR", "RGB PSNR", "trained"):
-        table.add_column(col, no_wrap=col != "trained")
+    table = Table(title="irc models, Kodak 24 images (IRN: lossless PNG round trip, dB; CRM: RGB PSNR gain on its LR)",
+                  caption="data, recipe, hardware and every number: irc models --json")
+    for col in ("name", "params", "Y-PSNR", "RGB", "used for", "trained"):
+        table.add_column(col, no_wrap=col not in ("used for", "trained"))
     for s in specs.values():
         k, t = s.kodak, s.training
         if s.arch == "crm":  # a restore model: its measured gain over decoding without it
-            y, rgb = "-", f"{k['mean_gain_db']:+.2f} dB" if "mean_gain_db" in k else "-"
+            y, rgb = "-", f"{k['mean_gain_db']:+.2f}" if "mean_gain_db" in k else "-"
+            use = f"{s.base} {'/'.join(s.codecs)}"
         else:
-            y = f"{k['psnr_y']:.2f} dB" if "psnr_y" in k else "-"
-            rgb = f"{k['psnr_rgb']:.2f} dB" if "psnr_rgb" in k else "-"
-        hardware = str(t.get("hardware", "?")).split(" (")[0]
+            y = f"{k['psnr_y']:.2f}" if "psnr_y" in k else "-"
+            rgb = f"{k['psnr_rgb']:.2f}" if "psnr_rgb" in k else "-"
+            use = "any codec" if "*" in s.codecs else "/".join(s.codecs) or "--model"
         minutes = f", {t['wall_minutes']:.0f} min" if "wall_minutes" in t else ""
-        table.add_row(s.name, f"x{s.scale}", f"{t.get('params', 0) / 1e6:.2f}M", y, rgb,
-                      f"{t.get('iterations', '-')} steps{minutes}, {hardware}")
+        table.add_row(s.name, f"{t.get('params', 0) / 1e6:.2f}M", y, rgb, use,
+                      f"{t.get('iterations', '-')} it{minutes}")
     out.print(table)
 
 
@@ -315,6 +316,7 @@ def train_irn(
     lr_degrade: str = typer.Option("none", "--lr-degrade", help="none, noise, or a codec (jpeg, webp, ...) in the loop (straight-through)."),
     degrade_q: str = typer.Option("10,90", "--degrade-q", help="Codec quality range drawn for --lr-degrade CODEC."),
     noise_std: float = typer.Option(0.02, "--noise-std", help="LR noise for --lr-degrade noise (0-1 units)."),
+    lambda_rate: float = typer.Option(0.0, "--lambda-rate", help="Weight of the LR's estimated JPEG bits per HR pixel (0: off)."),
     val_dir: Optional[Path] = typer.Option(None, "--val-dir", help="Validation folder, e.g. ../shared/data/kodak."),
     val_images: int = typer.Option(4, "--val-images"),
     val_every: int = typer.Option(200, "--val-every"),
@@ -340,6 +342,8 @@ def train_irn(
                 raise IrcError("--z must be zero or sample; --schedule cosine or step")
             if arch not in ("irn", "irn-e"):
                 raise IrcError(f"unknown arch {arch!r}: irn or irn-e")
+            if lambda_rate < 0:
+                raise IrcError(f"--lambda-rate must be >= 0, got {lambda_rate}")
             try:
                 q_lo, q_hi = (int(v) for v in degrade_q.split(","))
             except ValueError:
@@ -358,6 +362,7 @@ def train_irn(
                 device=resolve_device(device), threads=threads, compile=compile, seed=seed,
                 haar_first=arch == "irn-e", blocks_per_module=16 if arch == "irn-e" else 8,
                 lr_degrade=lr_degrade, degrade_q_min=q_lo, degrade_q_max=q_hi, noise_std=noise_std,
+                lambda_rate=lambda_rate,
             )
 
         ckpt = run(cfg, resume=resume, progress=_show_record)

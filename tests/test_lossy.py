@@ -125,14 +125,18 @@ def test_train_crm_bad_options(tmp_path, train_dir, args, needle):
     assert r.exit_code == 1 and needle in r.output and "Traceback" not in r.output
 
 
-@pytest.mark.parametrize("degrade", ["noise", "jpeg"])
-def test_train_irn_with_lossy_lr_in_the_loop(tmp_path, train_dir, degrade):
+@pytest.mark.parametrize("degrade,rate", [("noise", 0), ("jpeg", 0), ("jpeg", 0.2)])
+def test_train_irn_with_lossy_lr_in_the_loop(tmp_path, train_dir, degrade, rate):
     r = run("train", "irn", "--scale", 2, "--data", train_dir, "--crop", 32, "--batch", 2, "--iters", 3,
             "--warmup", 1, "--threads", 1, "--lr-degrade", degrade, "--degrade-q", "20,40",
-            "--out", tmp_path / "r", "--init-from", api_weights("tiny-x2"))
+            "--lambda-rate", rate, "--out", tmp_path / "r", "--init-from", api_weights("tiny-x2"))
     assert r.exit_code == 0, r.output
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
-    assert cfg["lr_degrade"] == degrade and cfg["degrade_q_min"] == 20
+    assert cfg["lr_degrade"] == degrade and cfg["degrade_q_min"] == 20 and cfg["lambda_rate"] == rate
+    log = [json.loads(line) for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    assert ("rate" in log[-1]) == (rate > 0)  # the rate estimate is logged when it is trained on
+    r = run("train", "irn", "--scale", 2, "--data", train_dir, "--lambda-rate", -1, "--out", tmp_path / "n")
+    assert r.exit_code == 1 and "--lambda-rate" in r.output
 
 
 def api_weights(name):
@@ -145,7 +149,83 @@ def test_straight_through_codec_keeps_gradients():
     from irc.train.irn import IRNTrainConfig, degrade_lr
 
     y = torch.rand(2, 3, 16, 16, requires_grad=True)
-    out = degrade_lr(y, IRNTrainConfig(lr_degrade="jpeg", degrade_q_min=10, degrade_q_max=10))
+    out = degrade_lr(y, IRNTrainConfig(lr_degrade="jpeg"), [10, 10])
     assert not torch.allclose(out, y)  # the forward value is the decoded JPEG
     out.sum().backward()
     assert torch.equal(y.grad, torch.ones_like(y))  # identity gradient
+
+
+@pytest.fixture
+def robust_model(tmp_path, monkeypatch, tiny_models):
+    """A tiny JPEG-specific x2 IRN (as irn-x2-jpeg is) with its own CRM, next to tiny-x2."""
+    from dataclasses import replace
+
+    from tests.conftest import make_tiny, make_tiny_crm
+    from irc.models import registry
+
+    monkeypatch.setattr(registry, "_extra", dict(registry._extra))
+    spec = replace(make_tiny(2, tmp_path / "rob.safetensors", seed=5), name="tiny-x2-jpeg", codecs=("jpeg",))
+    crm = replace(make_tiny_crm(tmp_path / "rob-crm.safetensors", "tiny-x2-jpeg", 2, seed=6), name="tiny-crm-rob")
+    registry.register(spec)
+    registry.register(crm)
+    yield spec
+    registry.load_model.cache_clear()
+
+
+def test_codec_specific_model_is_the_default_for_its_codec(robust_model, photo):
+    from irc.models.registry import default_model
+
+    assert default_model(2, "jpeg").name == "tiny-x2-jpeg"
+    assert default_model(2, "webp").name == default_model(2, "png").name == default_model(2, "*").name == "tiny-x2"
+    hd = api.read(api.encode(photo, scale=2, codec="jpeg", quality=40)).header
+    assert (hd.model, hd.crm) == ("tiny-x2-jpeg", "tiny-crm-rob")
+    assert api.read(api.encode(photo, scale=2, codec="png")).header.model == "tiny-x2"
+    # --model still wins, and picks that model's own CRM
+    hd = api.read(api.encode(photo, scale=2, codec="jpeg", quality=40, model="tiny-x2")).header
+    assert (hd.model, hd.crm) == ("tiny-x2", "tiny-crm-tiny-x2-jpeg")
+
+
+def test_bench_draws_the_robust_model_next_to_the_general_one(robust_model, tmp_path, photo):
+    from irc.bench import engine
+    from irc.bench.datasets import Dataset
+
+    Image.fromarray(photo).save(tmp_path / "a.png")
+    plan = engine.Plan(storage_scales=[], rd_scales=[2], rd_codecs=["jpeg"], codec_qualities={"jpeg": [30]},
+                       rescaled_qualities={"jpeg": [30]}, ablations=True)
+    ds = Dataset("t", [tmp_path / "a.png"], "folder")
+    names = {p.pipeline for p in engine.Bench(ds, plan).run().points}
+    assert {"IRN x2 + JPEG", "IRN x2 + JPEG + CRM", "IRN x2 (tiny-x2-jpeg) + JPEG",
+            "IRN x2 (tiny-x2-jpeg) + JPEG + CRM", "Bicubic x2 + JPEG + CRM"} <= names
+    # without ablations: only what `irc encode` would do
+    plan.ablations = False
+    names = {p.pipeline for p in engine.Bench(ds, plan).run().points}
+    assert "IRN x2 (tiny-x2-jpeg) + JPEG + CRM" in names and "IRN x2 + JPEG + CRM" not in names
+
+
+def test_jpeg_rate_estimate_follows_the_real_codec(photo):
+    from irc.codecs import get_codec
+    from irc.train.rate import _LUMA, jpeg_bits, quant_tables
+
+    luma, chroma = quant_tables(torch.tensor([50.0, 100.0]))
+    assert luma[0].flatten().tolist() == _LUMA and chroma[0, 7, 7] == 99  # q50: the Annex K tables
+    assert torch.equal(luma[1], torch.ones(8, 8))  # q100: step 1
+    flat = torch.full((1, 3, 32, 32), 0.4)
+    assert jpeg_bits(flat, torch.tensor([40])).item() < 0.01  # AC only: a flat image costs (nearly) nothing
+    c = get_codec("jpeg")
+    rng = np.random.default_rng(1)
+    smooth = np.asarray(Image.fromarray(photo).resize((64, 48)))
+    noisy = np.clip(smooth + rng.normal(0, 25, smooth.shape), 0, 255).astype(np.uint8)
+    est, real = [], []
+    for img in (smooth, noisy):
+        t = torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255
+        for q in (10, 40, 80):
+            est.append(jpeg_bits(t, torch.tensor([q])).item())
+            real.append(len(c.encode(img, c.settings(q, False))))
+    est, real = np.array(est), np.array(real)
+    # more bits for higher quality and for a noisier image, as JPEG; and the same ordering overall
+    assert (np.diff(est[:3]) > 0).all() and (np.diff(est[3:]) > 0).all() and (est[3:] > est[:3]).all()
+    assert np.corrcoef(est, real)[0, 1] > 0.95
+    # differentiable: a rate term can pull the LR towards cheaper content
+    t = torch.from_numpy(noisy.copy()).permute(2, 0, 1)[None].float().div(255).requires_grad_()
+    jpeg_bits(t, torch.tensor([40])).sum().backward()
+    assert t.grad.abs().sum() > 0

@@ -32,6 +32,15 @@ GOLDEN = {
     ("irn-e-x4", "kodim23"): 32.339,
     ("irn-x8", "kodim03"): 29.774,
     ("irn-x8", "kodim23"): 29.627,
+    ("irn-x2-noise", "kodim03"): 40.181,
+    ("irn-x2-noise", "kodim23"): 43.418,
+}
+# JPEG q40 at x2 with each model's own CRM, if any: (model, image) -> (CRM, RGB PSNR, file bytes)
+LOSSY_GOLDEN = {
+    ("irn-x2", "kodim03"): ("crm-x2-jpeg", 28.436, 2082),
+    ("irn-x2", "kodim23"): ("crm-x2-jpeg", 29.784, 1982),
+    ("irn-x2-jpeg", "kodim03"): (None, 28.648, 2163),
+    ("irn-x2-jpeg", "kodim23"): (None, 30.387, 2061),
 }
 TOLERANCE_DB = 0.05
 
@@ -69,6 +78,29 @@ def test_golden_psnr_on_kodak_crops(model, image):
     assert got > psnr_y(rgb, bicubic_round_trip(rgb, s), s) + 1.0  # clearly above the non-learned baseline
 
 
+@pytest.mark.skipif(not KODAK.is_dir(), reason="../shared/data/kodak not present")
+@pytest.mark.parametrize("model,image", sorted(LOSSY_GOLDEN))
+def test_golden_jpeg_round_trip_on_kodak_crops(model, image):
+    from irc.metrics import psnr_rgb
+
+    rgb = crop(image)
+    data = api.encode(rgb, codec="jpeg", quality=40, model=model, scale=None)
+    crm, want_psnr, want_bytes = LOSSY_GOLDEN[(model, image)]
+    hd = api.read(data).header
+    assert hd.crm == crm
+    assert len(data) == pytest.approx(want_bytes, rel=0.02)
+    assert psnr_rgb(rgb, np.asarray(api.decode(data))) == pytest.approx(want_psnr, abs=TOLERANCE_DB)
+
+
+def test_jpeg_defaults(monkeypatch):
+    """irn-x2-jpeg only matches irn-x2 + its CRM at 0.2 bpp (docs/LOSSY.md), so it is opt-in."""
+    monkeypatch.setattr(registry, "_extra", {})  # the shipped models, not the tiny test ones
+    assert registry.default_model(2, "jpeg").name == registry.default_model(2, "png").name == "irn-x2"
+    assert registry.default_crm("irn-x2", "jpeg").name == "crm-x2-jpeg"
+    assert registry.default_crm("irn-x4", "jpeg").name == "crm-x4-jpeg"
+    assert registry.default_crm("irn-x2-jpeg", "jpeg") is None
+
+
 def test_models_command_lists_shipped_numbers():
     r = CliRunner().invoke(app, ["models"])
     assert r.exit_code == 0
@@ -78,3 +110,4 @@ def test_models_command_lists_shipped_numbers():
             assert f"{e['kodak']['psnr_y']:.2f}" in r.output
         else:
             assert f"{e['kodak']['mean_gain_db']:+.2f}" in r.output
+    assert "any codec" in r.output  # what `irc encode` uses each model for

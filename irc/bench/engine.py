@@ -47,9 +47,12 @@ class Plan:
     rd_codecs: list[str]
     codec_qualities: dict[str, list[int]]
     rescaled_qualities: dict[str, list[int]]
-    ablations: bool = False  # also IRN + codec without the CRM when a CRM exists
+    # also IRN + codec without the CRM when a CRM exists, and the general IRN where the codec has its own
+    ablations: bool = False
     scale_qualities: dict[int, list[int]] = field(default_factory=dict)  # per-scale override of rescaled_qualities
     crop: int = 0  # centre crop side (0: whole images); --quick uses one
+    # more IRN models for the R-D curves (e.g. a noise-robust baseline), each with its CRM if one exists
+    extra_models: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -211,8 +214,7 @@ class Bench:
     def rescaled(self, i: int, scale: int, codec: str, quality: int | None, model: str | None,
                  crm: str | None) -> Point:
         """model None: bicubic down/up. crm: restore the decoded LR first."""
-        rescaler = f"IRN x{scale}" if model else f"Bicubic x{scale}"
-        pipeline = f"{rescaler} + {CODEC_LABEL[codec]}" + (" + CRM" if crm else "")
+        pipeline = rescaled_label(scale, codec, model, crm)
 
         def compute() -> Point:
             from irc import api
@@ -252,7 +254,7 @@ class Bench:
     # ---- the plan ----------------------------------------------------------------------------
 
     def run(self) -> Results:
-        from irc.models.registry import default_crm, default_model
+        from irc.models.registry import default_crm, default_model, get_spec
 
         t_start = time.perf_counter()
         n = range(len(self.images))
@@ -275,20 +277,22 @@ class Bench:
             self._run(f"{CODEC_LABEL[codec]}", jobs)
             for s in plan.rd_scales:
                 qs = plan.scale_qualities.get(s) or plan.rescaled_qualities[codec]
-                model = default_model(s, codec).name
-                crm = default_crm(model, codec)
                 bic_crm = default_crm("bicubic", codec, scale=s)
-                variants = [(None, None)]
-                if bic_crm:
-                    variants.append((None, bic_crm.name))
-                if crm is None or plan.ablations:
-                    variants.append((model, None))
-                if crm:
-                    variants.append((model, crm.name))
+                variants = [(None, None)] + ([(None, bic_crm.name)] if bic_crm else [])
+                # the model `irc encode` picks for this codec (a codec-robust one if registered); with
+                # ablations also the general model it replaces; then any extra models
+                extra = [m for m in plan.extra_models if get_spec(m).scale == s]
+                general = [default_model(s, "*").name] if plan.ablations else []
+                models = [*general, default_model(s, codec).name, *extra]
+                for model in dict.fromkeys(models):
+                    crm = default_crm(model, codec)
+                    if crm is None or plan.ablations:
+                        variants.append((model, None))
+                    if crm:
+                        variants.append((model, crm.name))
                 for m, r in variants:
                     jobs = [lambda i=i, q=q, m=m, r=r: self.rescaled(i, s, codec, q, m, r) for q in qs for i in n]
-                    label = f"{'IRN' if m else 'Bicubic'} x{s} + {CODEC_LABEL[codec]}" + (" + CRM" if r else "")
-                    self._run(label, jobs)
+                    self._run(rescaled_label(s, codec, m, r), jobs)
         self.results.seconds = time.perf_counter() - t_start
         return self.results
 
@@ -328,6 +332,20 @@ class Bench:
 
 
 _VERSIONS: dict[str, str] = {}
+
+
+def rescaled_label(scale: int, codec: str, model: str | None, crm: str | None) -> str:
+    """Curve name: "Bicubic x2 + JPEG", "IRN x2 + JPEG + CRM", or the model's name for an IRN
+    other than the scale's general one ("IRN x2 (irn-x2-jpeg) + JPEG + CRM")."""
+    from irc.models.registry import default_model
+
+    if model is None:
+        rescaler = f"Bicubic x{scale}"
+    elif model == default_model(scale, "*").name:
+        rescaler = f"IRN x{scale}"
+    else:
+        rescaler = f"IRN x{scale} ({model})"
+    return f"{rescaler} + {CODEC_LABEL[codec]}" + (" + CRM" if crm else "")
 
 
 def c_version(codec: str) -> str:

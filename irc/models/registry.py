@@ -77,24 +77,32 @@ def get_spec(name: str) -> ModelSpec:
     return models[name]
 
 
-def _search_order() -> list[ModelSpec]:
+def _sources() -> list[list[ModelSpec]]:
     """Run-time registrations (tests, user weights) first, then the shipped entries."""
-    return [*_extra.values(), *_read_registry().values()]
+    return [list(_extra.values()), list(_read_registry().values())]
+
+
+def _search_order() -> list[ModelSpec]:
+    return [m for source in _sources() for m in source]
 
 
 def default_model(scale: int, codec: str) -> ModelSpec:
-    """The model `irc encode` uses for a scale and codec unless --model says otherwise."""
-    candidates = [m for m in _search_order() if m.arch == "irn" and m.scale == scale and m.weights_path.exists()]
-    for m in candidates:
-        if codec in m.codecs:
-            return m
-    for m in candidates:
-        if "*" in m.codecs:
-            return m
-    if not candidates:
-        have = sorted({m.scale for m in all_models().values() if m.arch == "irn"})
-        raise IrcError(f"no model for scale {scale}; available scales: {', '.join(map(str, have)) or 'none'}")
-    return candidates[0]
+    """The model `irc encode` uses for a scale and codec unless --model says otherwise.
+
+    Within the first source that has a model for the scale: one made for the codec
+    (e.g. a JPEG-robust IRN), else a general one (``"*"``). So run-time weights
+    override every shipped model of their scale. ``codec="*"`` asks for the general one.
+    """
+    for source in _sources():
+        candidates = [m for m in source if m.arch == "irn" and m.scale == scale and m.weights_path.exists()]
+        for wanted in (codec, "*"):
+            for m in candidates:
+                if wanted in m.codecs:
+                    return m
+        if candidates:
+            return candidates[0]
+    have = sorted({m.scale for m in all_models().values() if m.arch == "irn"})
+    raise IrcError(f"no model for scale {scale}; available scales: {', '.join(map(str, have)) or 'none'}")
 
 
 def default_crm(base: str, codec: str, scale: int | None = None) -> ModelSpec | None:

@@ -7,6 +7,9 @@ constant, so the balance is the paper's):
 * reconstruction: L1 between x and inverse(round(y), z)
 * guidance: L2 between y and the bicubic (antialiased) downscale of x, weight s^2
 * distribution: sum z^2 (pushes z towards the mode the decoder uses)
+* rate (optional, ``lambda_rate``): estimated JPEG bits of the LR per HR pixel
+  (``irc.train.rate``), at the quality the codec in the loop draws, so robust
+  training cannot buy robustness with bytes
 
 By default the backward pass uses z = 0, the value the decoder uses (see FGRN
 section 4.5: z carries no image-specific information); ``z_mode="sample"``
@@ -44,6 +47,7 @@ class IRNTrainConfig(TrainConfig):
     degrade_q_min: int = 10
     degrade_q_max: int = 90
     noise_std: float = 0.02  # for "noise", in [0, 1] units
+    lambda_rate: float = 0.0  # weight of the JPEG bit estimate (per HR pixel); 0: off
     amp: bool = True  # bf16 autocast on CUDA
     compile: bool = False
 
@@ -56,7 +60,14 @@ def bicubic_down(x: torch.Tensor, scale: int) -> torch.Tensor:
                          align_corners=False).clamp(0, 1)
 
 
-def degrade_lr(yq: torch.Tensor, cfg: IRNTrainConfig) -> torch.Tensor:
+def draw_qualities(n: int, cfg: IRNTrainConfig) -> list[int]:
+    """One codec quality per crop, for the codec in the loop and the rate estimate."""
+    if cfg.lr_degrade in ("none", "noise"):
+        return [50] * n
+    return torch.randint(cfg.degrade_q_min, cfg.degrade_q_max + 1, (n,)).tolist()
+
+
+def degrade_lr(yq: torch.Tensor, cfg: IRNTrainConfig, qs: list[int]) -> torch.Tensor:
     """What the decoder sees of the LR: unchanged, plus noise, or stored by the real codec.
 
     The codec path is straight-through: the forward value is the decoded LR, the
@@ -72,7 +83,6 @@ def degrade_lr(yq: torch.Tensor, cfg: IRNTrainConfig) -> torch.Tensor:
 
     codec = get_codec(cfg.lr_degrade)
     arr = (yq.detach().float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-    qs = torch.randint(cfg.degrade_q_min, cfg.degrade_q_max + 1, (len(arr),)).tolist()
     dec = np.stack([codec_round_trip(codec, a, q) for a, q in zip(arr, qs)])
     stored = torch.from_numpy(dec).permute(0, 3, 1, 2).to(yq.device, yq.dtype) / 255.0
     return yq + (stored - yq).detach()
@@ -83,12 +93,20 @@ def irn_losses(model: IRN, x: torch.Tensor, cfg: IRNTrainConfig) -> dict[str, to
     n = x[0].numel() * x.shape[0]
     guide = ((y - bicubic_down(x, cfg.scale)) ** 2).sum() / n
     distr = (z.float() ** 2).sum() / n
-    yq = degrade_lr(quantize(y), cfg)
+    qs = draw_qualities(len(x), cfg)
+    yq = degrade_lr(quantize(y), cfg, qs)
     z_back = torch.randn_like(z) if cfg.z_mode == "sample" else torch.zeros_like(z)
     x_hat = model.inverse(yq, z_back)
     recon = (x_hat - x).abs().sum() / n
     total = (cfg.lambda_recon * recon + cfg.guide_weight() * guide + cfg.lambda_distr * distr)
-    return {"loss": total, "recon": recon, "guide": guide, "distr": distr}
+    terms = {"loss": total, "recon": recon, "guide": guide, "distr": distr}
+    if cfg.lambda_rate:
+        from irc.train.rate import jpeg_bits
+
+        rate = jpeg_bits(y.clamp(0, 1), torch.tensor(qs, device=y.device)).sum() / (n / 3)
+        terms["loss"] = total + cfg.lambda_rate * rate
+        terms["rate"] = rate
+    return terms
 
 
 def load_val_images(val_dir: str, count: int) -> list[torch.Tensor]:
