@@ -265,10 +265,9 @@ class Bench:
         for s in plan.storage_scales:
             model = default_model(s, "png").name
             for codec in LOSSLESS_CODECS:
-                self._run(f"Bicubic x{s} + {CODEC_LABEL[codec]}",
-                          [lambda i=i, c=codec: self.rescaled(i, s, c, None, None, None) for i in n])
-                self._run(f"IRN x{s} + {CODEC_LABEL[codec]}",
-                          [lambda i=i, c=codec: self.rescaled(i, s, c, None, model, None) for i in n])
+                for m in (None, model):
+                    self._run(rescaled_label(s, codec, m, None),
+                              [lambda i=i, c=codec, m=m: self.rescaled(i, s, c, None, m, None) for i in n])
         self._match_jpeg()
         # rate-distortion
         for codec in plan.rd_codecs:
