@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -88,10 +89,10 @@ def main() -> None:
                                                       "seconds": round(res.seconds, 1)}, indent=2) + "\n")
     console.print(f"{res.seconds:.0f} s; wrote {out}/bench.json, matched_bpp.json, rd_x*.png/svg")
     if args.write_registry and len(res.images) == 24:
-        write_registry(cur, args.out)
+        write_registry(cur, "python benchmarks/lossy_rd.py " + " ".join(sys.argv[1:]))
 
 
-def write_registry(cur: dict, out: str) -> None:
+def write_registry(cur: dict, command: str) -> None:
     """Store, for each registered CRM, its Kodak curve with and without it."""
     from irc.bench.engine import rescaled_label
     from irc.models import registry
@@ -113,7 +114,7 @@ def write_registry(cur: dict, out: str) -> None:
             "psnr_rgb": [round(p["psnr-rgb"], 3) for p in with_crm],
             "psnr_rgb_without_crm": [round(p["psnr-rgb"], 3) for p in without],
             "mean_gain_db": round(float(np.mean(gains)), 3),
-            "command": f"python benchmarks/lossy_rd.py --out {out} --write-registry",
+            "command": command,
         }
     registry.REGISTRY_FILE.write_text(json.dumps(entries, indent=2) + "\n")
 

@@ -33,8 +33,9 @@ def main() -> None:
     summary = json.loads((out / "bench.json").read_text())
     bd = "\n".join(f"| {k} | {v:+.1f}% |" if v is not None else f"| {k} | no PSNR overlap |"
                    for k, v in summary["bd_rate_vs_jpeg_pct"].items())
-    block = ((out / "storage.md").read_text() + f"\nMeasured in {summary['seconds'] / 60:.1f} min "
-             f"(`irc bench kodak`, {len(summary['images'])} images).\n\n"
+    block = ((out / "storage.md").read_text() + f"\n`irc bench kodak`, {len(summary['images'])} images: "
+             f"{summary['seconds'] / 60:.1f} min for this run (points already in {args.out}/cache.jsonl "
+             "are reused, so a rerun times only what changed).\n\n"
              "| R-D curve (×2) | BD-rate vs JPEG alone (RGB PSNR) |\n|---|---|\n" + bd + "\n\n"
              f"![rate-distortion, x2]({args.out}/rd_x2.png)\n")
     readme = ROOT / "README.md"

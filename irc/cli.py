@@ -412,12 +412,14 @@ def train_crm(
     gc: int = typer.Option(16, "--gc", help="RRDB growth channels (paper: 32)."),
     blocks: int = typer.Option(3, "--blocks", help="RRDB blocks (paper: 8)."),
     unconditioned: bool = typer.Option(False, "--unconditioned", help="No quality input (one network per quality, as the paper)."),
+    target: str = typer.Option("lr", "--target", help="Loss: lr (L2 to the clean LR, the paper) or hr (L2 of the decoded HR through the frozen base IRN)."),
     iters: int = typer.Option(2000, "--iters"),
     crop: int = typer.Option(64, "--crop", help="LR crop side."),
     batch: int = typer.Option(16, "--batch"),
     lr: float = typer.Option(2e-4, "--lr"),
     warmup: int = typer.Option(50, "--warmup"),
     val_dir: Optional[Path] = typer.Option(None, "--val-dir", help="Validation folder, e.g. ../shared/data/kodak."),
+    val_images: int = typer.Option(4, "--val-images", help="Validation images (the first N of --val-dir)."),
     val_every: int = typer.Option(100, "--val-every"),
     checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes"),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds; stop cleanly with a checkpoint."),
@@ -444,6 +446,10 @@ def train_crm(
             if q_min > q_max:
                 raise IrcError("--q-min must not exceed --q-max")
             base = base or f"irn-x{scale}"
+            if target not in ("lr", "hr"):
+                raise IrcError(f"--target must be lr or hr, got {target!r}")
+            if target == "hr" and base == "bicubic":
+                raise IrcError("--target hr needs an IRN --base (decoding runs its inverse)")
             if base != "bicubic":
                 from irc.models.registry import get_spec
 
@@ -451,9 +457,9 @@ def train_crm(
                     raise IrcError(f"--base {base} is not a x{scale} model")
             cfg = CRMTrainConfig(
                 scale=scale, base=base, codec=codec_obj.name, q_min=q_min, q_max=q_max, nf=nf, gc=gc,
-                blocks=blocks, conditioned=not unconditioned, data=[str(d) for d in data], out=str(out_dir),
+                blocks=blocks, conditioned=not unconditioned, target=target, data=[str(d) for d in data], out=str(out_dir),
                 crop=crop, batch=batch, iters=iters, lr=lr, warmup=warmup,
-                val_dir=str(val_dir) if val_dir else None, val_every=val_every,
+                val_dir=str(val_dir) if val_dir else None, val_images=val_images, val_every=val_every,
                 checkpoint_minutes=checkpoint_minutes, time_budget=time_budget,
                 init_from=str(init_from) if init_from else None, device=resolve_device(device),
                 threads=threads, seed=seed,

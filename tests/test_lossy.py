@@ -63,7 +63,7 @@ def test_crm_choice_is_checked(photo):
         api.encode(photo, scale=2, codec="jpeg", quality=40, crm="tiny-x2")
     assert default_crm("tiny-x2", "webp") is None
     assert default_crm("bicubic", "jpeg", scale=2).name == "tiny-crm-bicubic-jpeg"
-    assert default_crm("bicubic", "jpeg", scale=4) is None
+    assert default_crm("bicubic", "jpeg", scale=8) is None  # none at x8, shipped or test
 
 
 def test_cli_no_crm_and_missing_crm(tmp_path, photo):
@@ -114,7 +114,40 @@ def test_train_crm_resumes_exactly_and_exports(tmp_path, train_dir):
     assert run("train", "export", tmp_path / "split" / "last.pt", tmp_path / "c.safetensors").exit_code == 0
 
 
+def test_crm_hr_target_pairs_aligned_hr_crops(tmp_path, train_dir):
+    """With --target hr every LR crop comes with the HR window it was made from, flipped alike."""
+    from irc.resample import bicubic_down
+    from irc.train.crm import CRMTrainConfig, LRPairSampler
+
+    cfg = CRMTrainConfig(base="bicubic", target="hr", data=[str(train_dir)], out=str(tmp_path / "s"),
+                         crop=16, q_min=95, q_max=95)
+    (tmp_path / "s").mkdir()
+    degraded, clean, q, hr = LRPairSampler(cfg, log=lambda _: None).sample(6)
+    assert hr.shape == (6, 3, 32, 32) and clean.shape == (6, 3, 16, 16) and q.tolist() == [95.0] * 6
+    for lr_crop, hr_crop in zip(clean, hr):
+        again = bicubic_down((hr_crop.permute(1, 2, 0) * 255).round().byte().numpy(), 2)
+        again = torch.from_numpy(np.array(again)).permute(2, 0, 1).float() / 255
+        inner = (slice(None), slice(4, -4), slice(4, -4))  # away from the crop's own borders
+        err = lambda lr: float((again[inner] - lr[inner]).abs().mean()) * 255  # noqa: E731
+        assert err(lr_crop) < 3  # the fixture's noise and the crop border leave about 2 levels
+        for wrong in (lr_crop.roll(1, 1), lr_crop.roll(1, 2), lr_crop.flip(1), lr_crop.flip(2)):
+            assert err(wrong) > 5  # one LR pixel off, or flipped differently, shows
+
+
+def test_train_crm_hr_target(tmp_path, train_dir):
+    r = run("train", "crm", "--scale", 2, "--base", "tiny-x2", "--data", train_dir, "--crop", 16,
+            "--batch", 2, "--iters", 10, "--warmup", 2, "--nf", 8, "--gc", 4, "--blocks", 1, "--threads", 1,
+            "--target", "hr", "--val-dir", train_dir, "--val-images", 1, "--val-every", 10, "--out", tmp_path / "r")
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["target"] == "hr"
+    last = json.loads((tmp_path / "r" / "log.jsonl").read_text().splitlines()[-1])
+    assert last["loss"] == last["mse_hr"] and "mse" in last
+    assert "val_hr_gain" in last and "val_lr_gain" in last
+
+
 @pytest.mark.parametrize("args,needle", [
+    (["--target", "hr", "--base", "bicubic"], "IRN --base"),
+    (["--target", "z"], "lr or hr"),
     (["--codec", "png"], "lossless"),
     (["--base", "tiny-x4"], "not a x2 model"),
     (["--q-min", "80", "--q-max", "20"], "--q-min"),

@@ -30,12 +30,15 @@ def load_rgb_uint8(path: Path) -> torch.Tensor:
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
 
 
-def random_patch(img: torch.Tensor, crop: int, g: torch.Generator) -> torch.Tensor:
-    """A random ``crop`` x ``crop`` window of (C, H, W) ``img``, randomly flipped / transposed."""
-    top = int(torch.randint(0, img.shape[1] - crop + 1, (1,), generator=g))
-    left = int(torch.randint(0, img.shape[2] - crop + 1, (1,), generator=g))
-    patch = img[:, top : top + crop, left : left + crop]
-    aug = int(torch.randint(0, 8, (1,), generator=g))
+def random_window(height: int, width: int, crop: int, g: torch.Generator) -> tuple[int, int, int]:
+    """(top, left, augmentation code 0-7) of a random ``crop`` window in a ``height`` x ``width`` image."""
+    top = int(torch.randint(0, height - crop + 1, (1,), generator=g))
+    left = int(torch.randint(0, width - crop + 1, (1,), generator=g))
+    return top, left, int(torch.randint(0, 8, (1,), generator=g))
+
+
+def augment(patch: torch.Tensor, aug: int) -> torch.Tensor:
+    """Flip / transpose (C, h, w) ``patch`` as augmentation code ``aug`` (0-7) says."""
     if aug & 1:
         patch = patch.flip(2)
     if aug & 2:
@@ -43,6 +46,12 @@ def random_patch(img: torch.Tensor, crop: int, g: torch.Generator) -> torch.Tens
     if aug & 4:
         patch = patch.transpose(1, 2)
     return patch
+
+
+def random_patch(img: torch.Tensor, crop: int, g: torch.Generator) -> torch.Tensor:
+    """A random ``crop`` x ``crop`` window of (C, H, W) ``img``, randomly flipped / transposed."""
+    top, left, aug = random_window(img.shape[1], img.shape[2], crop, g)
+    return augment(img[:, top : top + crop, left : left + crop], aug)
 
 
 class CropSampler:
