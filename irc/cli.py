@@ -446,10 +446,6 @@ def train_crm(
             if q_min > q_max:
                 raise IrcError("--q-min must not exceed --q-max")
             base = base or f"irn-x{scale}"
-            if target not in ("lr", "hr"):
-                raise IrcError(f"--target must be lr or hr, got {target!r}")
-            if target == "hr" and base == "bicubic":
-                raise IrcError("--target hr needs an IRN --base (decoding runs its inverse)")
             if base != "bicubic":
                 from irc.models.registry import get_spec
 

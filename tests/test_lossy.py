@@ -119,8 +119,8 @@ def test_crm_hr_target_pairs_aligned_hr_crops(tmp_path, train_dir):
     from irc.resample import bicubic_down
     from irc.train.crm import CRMTrainConfig, LRPairSampler
 
-    cfg = CRMTrainConfig(base="bicubic", target="hr", data=[str(train_dir)], out=str(tmp_path / "s"),
-                         crop=16, q_min=95, q_max=95)
+    cfg = CRMTrainConfig(base="bicubic", data=[str(train_dir)], out=str(tmp_path / "s"), crop=16, q_min=95, q_max=95)
+    cfg.target = "hr"  # the sampler alone (training refuses it): bicubic is a known LR to check the crops against
     (tmp_path / "s").mkdir()
     degraded, clean, q, hr = LRPairSampler(cfg, log=lambda _: None).sample(6)
     assert hr.shape == (6, 3, 32, 32) and clean.shape == (6, 3, 16, 16) and q.tolist() == [95.0] * 6
