@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from irc import api
+from irc.bench.lossless import round_trip
 from irc.metrics import psnr_rgb, psnr_y
 from irc.models import registry
 from irc.resample import bicubic_round_trip
@@ -43,19 +43,14 @@ def main() -> None:
         rows.append((f"bicubic x{scale}", np.mean([psnr_y(a, b, scale) for a, b in zip(images, bic)]),
                      np.mean([psnr_rgb(a, b) for a, b in zip(images, bic)]), 0.0))
     for name in names:
-        spec = registry.get_spec(name)
-        ys, rgbs, t0 = [], [], time.time()
-        for im in images:
-            out = np.asarray(api.decode(api.encode(im, scale=spec.scale, codec="png", model=name, device=args.device)))
-            ys.append(psnr_y(im, out, spec.scale))
-            rgbs.append(psnr_rgb(im, out))
-        secs = (time.time() - t0) / len(images)
-        rows.append((name, float(np.mean(ys)), float(np.mean(rgbs)), secs))
+        spec = registry.get_spec(name)  # a name (newest version) or name@version
+        res = round_trip(name, files, args.device)
+        rows.append((name, res["psnr_y"], res["psnr_rgb"], res["seconds_per_image"]))
         if args.write_registry and len(images) == 24:
             entries = json.loads(registry.REGISTRY_FILE.read_text())
             for e in entries:
-                if e["name"] == name:
-                    e["kodak"] = {"psnr_y": round(float(np.mean(ys)), 3), "psnr_rgb": round(float(np.mean(rgbs)), 3),
+                if e["name"] == spec.name and e.get("version", 1) == spec.version:
+                    e["kodak"] = {"psnr_y": res["psnr_y"], "psnr_rgb": res["psnr_rgb"],
                                   "images": 24, "pipeline": "png lossless, z = 0",
                                   "command": "python benchmarks/kodak_lossless.py --write-registry"}
             registry.REGISTRY_FILE.write_text(json.dumps(entries, indent=2) + "\n")

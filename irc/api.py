@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from irc import container, imageio
-from irc.errors import IrcError
+from irc.errors import IrcError, IrcTypeError
 
 SCALES = (2, 4, 8)
 DEFAULT_TILE = 1024  # HR pixels per tile side; Kodak-size images run in one piece
@@ -26,27 +26,63 @@ DEFAULT_OVERLAP = 64  # HR pixels shared between neighbouring tiles
 
 @dataclass
 class EncodeInfo:
-    """What an encode did, for the CLI and the bench."""
+    """What an encode did, for the CLI and the bench.
+
+    ``file_bytes`` is every byte of the .irc file (header, LR, alpha, ICC profile);
+    ``bpp`` is computed from it. ``payload_bytes`` / ``payload_bpp`` count the LR
+    bitstream alone (what `irc extract` writes; the papers' rate measure).
+    """
 
     header: container.Header
     payload_bytes: int
     file_bytes: int
     notes: list[str] = field(default_factory=list)
+    alpha_bytes: int = 0
+    icc_profile_bytes: int = 0
+
+    @property
+    def bpp(self) -> float:
+        """Bits per original pixel of the whole file."""
+        return self.file_bytes * 8.0 / (self.header.width * self.header.height)
+
+    @property
+    def payload_bpp(self) -> float:
+        """Bits per original pixel of the LR bitstream alone."""
+        return self.payload_bytes * 8.0 / (self.header.width * self.header.height)
+
+
+def _check_type(name: str, value, types, what: str, optional: bool = False) -> None:
+    """IrcTypeError unless ``value`` is one of ``types`` (bool never counts as int)."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+        raise IrcTypeError(f"{name} must be {what}, got {type(value).__name__} {value!r:.40}")
+
+
+def _int_arg(name: str, value, optional: bool = False) -> int | None:
+    import numbers
+
+    _check_type(name, value, (numbers.Integral,), "an integer" + (" or None" if optional else ""), optional)
+    return None if value is None else int(value)
 
 
 def resolve_device(device: str = "cpu") -> str:
     import torch
 
+    _check_type("device", device, (str,), "a string such as 'cpu', 'cuda' or 'auto'")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise IrcError("--device cuda asked for, but no CUDA GPU is available (use --device cpu)")
     if device not in ("cpu",) and not device.startswith("cuda") and device != "mps":
         raise IrcError(f"unknown device {device!r}: use cpu, cuda, cuda:N or auto")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise IrcError("--device mps asked for, but this machine has no Apple GPU (use --device cpu)")
     return device
 
 
 def _check_tiling(tile: int, overlap: int, scale: int) -> tuple[int, int]:
+    tile, overlap = _int_arg("tile", tile), _int_arg("overlap", overlap)
     if tile < 64 or tile % scale:
         raise IrcError(f"tile must be at least 64 and a multiple of the scale ({scale})")
     if overlap < 0 or overlap % scale or overlap * 2 >= tile:
@@ -72,12 +108,24 @@ def encode_image(
     overlap: int = DEFAULT_OVERLAP,
     progress: Callable[[int], Callable[[], None]] | None = None,
     crm: str | None = "auto",
+    layout: str = "irc",
 ) -> tuple[bytes, EncodeInfo]:
     """Encode to .irc bytes; also returns what was done. See :func:`encode`."""
     from irc.codecs import get_codec
     from irc.models.registry import default_model, get_spec
 
+    scale, quality = _int_arg("scale", scale, optional=True), _int_arg("quality", quality, optional=True)
+    _check_type("codec", codec, (str,), "a codec name")
+    _check_type("lossless", lossless, (bool,), "True, False or None", optional=True)
+    _check_type("model", model, (str,), "a model name or None", optional=True)
+    _check_type("crm", crm, (str,), "'auto', 'none', a model name or None", optional=True)
+    if layout not in container.LAYOUTS:
+        raise IrcError(f"unknown layout {layout!r}; choose one of {', '.join(container.LAYOUTS)}")
+    if progress is not None and not callable(progress):
+        raise IrcTypeError("progress must be a callable or None")
     codec_obj = get_codec(codec)
+    if layout == "viewable" and codec_obj.name not in ("png", "jpeg"):
+        raise IrcError(f"the viewable layout needs the png or jpeg LR codec, not {codec_obj.name}")
     settings = codec_obj.settings(quality, lossless)
     if model:
         spec = get_spec(model)
@@ -94,7 +142,7 @@ def encode_image(
     img = imageio.load(image)
     h, w = img.rgb.shape[:2]
     _check_tiling(tile, overlap, spec.scale)
-    lr = downscale(img.rgb, spec.name, device, tile, overlap, progress)
+    lr = downscale(img.rgb, spec.key, device, tile, overlap, progress)
     payload = codec_obj.encode(lr, settings)
 
     header = container.Header(
@@ -102,10 +150,13 @@ def encode_image(
         codec_version=codec_obj.version(), quality=settings.quality, width=w, height=h,
         mode=img.mode, source_mode=img.source_mode, lr_width=lr.shape[1], lr_height=lr.shape[0],
         crm=crm_spec.name if crm_spec else None, crm_sha256=crm_spec.sha256() if crm_spec else None,
+        model_version=spec.version, crm_version=crm_spec.version if crm_spec else None,
+        source_bits=img.source_bits,
     )
     alpha = imageio.encode_alpha(img.alpha) if img.alpha is not None else None
-    data = container.dumps(container.IrcFile(header, payload, img.icc_profile, alpha))
-    return data, EncodeInfo(header, len(payload), len(data), img.notes)
+    data = container.dumps(container.IrcFile(header, payload, img.icc_profile, alpha), layout)
+    return data, EncodeInfo(header, len(payload), len(data), img.notes, len(alpha or b""),
+                            len(img.icc_profile or b""))
 
 
 def choose_crm(model: str, codec: str, lossless: bool, crm: str | None = "auto"):
@@ -203,30 +254,62 @@ def upscale(lr: np.ndarray, model: str, size: tuple[int, int] | None = None, crm
 def encode(image, scale: int | None = 4, codec: str = "jpeg", quality: int | None = None,
            lossless: bool | None = None, model: str | None = None, device: str = "cpu",
            **kwargs) -> bytes:
-    """Encode a PIL image, path or numpy array to the bytes of an .irc file.
+    """Encode a PIL image, path, encoded image bytes or numpy array to the bytes of an .irc file.
 
     ``quality`` is the LR codec's quality (codec default if None); ``lossless``
     asks a codec that has both modes for its lossless one. A lossy payload
     records the registered CRM for (model, codec) unless ``crm="none"``.
+    ``layout="viewable"`` (png or jpeg codec) writes a file that is also a PNG/JPEG
+    of the LR image, which viewers show (docs/FORMAT.md). Also: ``tile``,
+    ``overlap``, ``progress``, ``crm``. Every bad input raises :class:`IrcError`.
     """
+    unknown = set(kwargs) - _ENCODE_OPTIONS
+    if unknown:
+        raise IrcTypeError(f"encode() got unknown option(s) {', '.join(sorted(unknown))}; "
+                           f"known: {', '.join(sorted(_ENCODE_OPTIONS))}")
     return encode_image(image, scale, codec, quality, lossless, model, device, **kwargs)[0]
 
 
+_ENCODE_OPTIONS = {"tile", "overlap", "progress", "crm", "layout"}
+
+
 def read(data) -> container.IrcFile:
-    """Parse .irc bytes or a path (checked: magic, version, checksum)."""
+    """Parse .irc bytes or a path (either layout), checked: magic, version, checksum, header."""
     if isinstance(data, container.IrcFile):
+        if not isinstance(data.header, container.Header):
+            raise IrcTypeError("IrcFile.header must be an irc.container.Header")
+        from dataclasses import asdict
+
+        container.check_header(asdict(data.header))  # a hand-made IrcFile gets the same checks
+        if data.icc_profile and not container.valid_icc(data.icc_profile):
+            raise IrcError("icc_profile is not an ICC profile (no 'acsp' signature)")
         return data
     if isinstance(data, (bytes, bytearray, memoryview)):
         return container.loads(bytes(data))
+    import os
     from pathlib import Path
 
-    path = Path(data)
-    if not path.is_file():
+    if not isinstance(data, (str, os.PathLike)):
+        raise IrcTypeError(f"cannot read an .irc file from {type(data).__name__}; give bytes or a path")
+    try:
+        path = Path(data)
+        exists, is_dir = path.exists(), path.is_dir()
+    except (TypeError, ValueError, OSError) as exc:
+        raise IrcError(f"bad path {data!r}: {exc}") from None
+    if is_dir:
+        raise IrcError(f"{path} is a directory, not an .irc file")
+    if not exists:
         raise IrcError(f"no such file: {path}")
     try:
-        return container.loads(path.read_bytes())
+        raw = path.read_bytes()
     except PermissionError:
         raise IrcError(f"cannot read {path}: permission denied") from None
+    except OSError as exc:
+        raise IrcError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return container.loads(raw)
+    except IrcError as exc:
+        raise type(exc)(f"{path}: {exc}") from None
 
 
 def decode(
@@ -244,38 +327,44 @@ def decode(
     Deterministic by default (z = 0). ``temperature`` > 0 samples z ~ N(0, T^2),
     seeded by ``seed`` (0 if not given) so a result can be reproduced. The CRM
     named in the header restores a lossy LR first unless ``use_crm`` is False.
+    Every bad input (corrupt file, wrong argument) raises :class:`IrcError`.
     """
+    import math
+    import numbers
+
     from irc.codecs import get_codec
-    from irc.models.registry import all_models, get_spec
+    from irc.models.registry import all_versions, for_file
 
     f = read(data)
     hd = f.header
-    if hd.width * hd.height > imageio.MAX_PIXELS or hd.width <= 0 or hd.height <= 0:
-        raise IrcError(f"implausible image size {hd.width}x{hd.height} in header")
-    spec = get_spec(hd.model)
-    if spec.sha256() != hd.weights_sha256:
-        raise IrcError(
-            f"file was encoded with other weights for {hd.model} (sha256 {hd.weights_sha256}, "
-            f"installed {spec.sha256()}); decode it with the irc version that wrote it"
-        )
-    if spec.scale != hd.scale or hd.lr_width * hd.scale < hd.width or hd.lr_height * hd.scale < hd.height:
-        raise IrcError("corrupt .irc header: sizes do not match the scale")
-    if temperature < 0:
-        raise IrcError("temperature must be >= 0")
+    _check_type("temperature", temperature, (numbers.Real,), "a number >= 0")
+    if not math.isfinite(temperature) or temperature < 0:
+        raise IrcError("temperature must be a finite number >= 0")
+    seed = _int_arg("seed", seed, optional=True)
+    _check_type("use_crm", use_crm, (bool,), "True or False")
+    if progress is not None and not callable(progress):
+        raise IrcTypeError("progress must be a callable or None")
+    spec = for_file(hd.model, hd.model_version, hd.weights_sha256)  # the exact weights, old versions too
+    if spec.arch != "irn":
+        raise IrcError(f"corrupt .irc header: {hd.model} is a {spec.arch}, not a rescaler")
+    if spec.scale != hd.scale:
+        raise IrcError(f"corrupt .irc header: {hd.model} is a x{spec.scale} model, the header says x{hd.scale}")
+    _check_tiling(tile, overlap, spec.scale)
     crm = hd.crm if use_crm and not hd.lossless else None
     if crm:
-        if crm not in all_models():
+        if crm not in {s.name for s in all_versions().values()}:
             raise IrcError(f"file asks for restore model {crm}, which is not installed; "
                            "decode with --no-crm, or install the irc version that wrote it")
-        if get_spec(crm).sha256() != hd.crm_sha256:
-            raise IrcError(f"file was encoded for other weights of {crm}; decode with --no-crm")
+        crm_spec = for_file(crm, hd.crm_version, hd.crm_sha256)
+        if crm_spec.arch != "crm":
+            raise IrcError(f"corrupt .irc header: {crm} is not a restore model (CRM)")
+        crm = crm_spec.key
     device = resolve_device(device)
-    lr = get_codec(hd.codec).decode(f.payload)
+    # the cheap checks of untrusted bytes first: the alpha plane, then the LR
+    alpha = imageio.decode_alpha(f.alpha, (hd.width, hd.height)) if f.alpha else None
+    lr = get_codec(hd.codec).decode(f.payload, (hd.lr_width, hd.lr_height))
     if lr.shape[:2] != (hd.lr_height, hd.lr_width):
         raise IrcError(f"payload is {lr.shape[1]}x{lr.shape[0]}, header says {hd.lr_width}x{hd.lr_height}")
-    rgb = upscale(lr, spec.name, (hd.width, hd.height), crm, hd.quality, device, temperature, seed,
+    rgb = upscale(lr, spec.key, (hd.width, hd.height), crm, hd.quality, device, temperature, seed,
                   tile, overlap, progress)
-    alpha = imageio.decode_alpha(f.alpha) if f.alpha else None
-    if alpha is not None and alpha.shape != rgb.shape[:2]:
-        raise IrcError("corrupt .irc file: alpha plane size does not match the image")
     return imageio.to_pil(np.ascontiguousarray(rgb), alpha, hd.mode, f.icc_profile)

@@ -1,4 +1,4 @@
-"""The .irc file format (version 1.1). See docs/FORMAT.md.
+"""The .irc file format (version 1.2). See docs/FORMAT.md.
 
     magic    8 bytes   89 49 52 43 0D 0A 1A 0A   ("\\x89IRC\\r\\n\\x1a\\n")
     version  2 bytes   major, minor
@@ -8,20 +8,34 @@
 Chunks: HEAD (UTF-8 JSON header, first, required), LRIM (the LR bitstream
 exactly as the codec wrote it, required), ICCP (ICC profile, optional), ALPH
 (alpha plane as PNG, optional). Unknown chunks are skipped by readers of the
-same major version.
+same major version. The header is checked against a schema (:func:`check_header`)
+on read and on write, so a file that loads is one the decoder can trust.
+
+``layout="viewable"`` makes the file the PNG or JPEG LR image itself: the same
+container, with an ``LREF`` chunk naming the host format in place of ``LRIM``
+and its CRC-32 covering the container and then every byte of the LR bitstream,
+rides inside it as an opaque blob (irc.viewable puts it into the PNG chunk /
+JPEG segments and takes it out). Viewers show the LR, irc reads the whole file.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 from dataclasses import asdict, dataclass, field
 
-from irc.errors import IrcError
+from irc import viewable
+from irc.errors import IrcError, IrcFormatError
 
 MAGIC = b"\x89IRC\r\n\x1a\n"
-VERSION = (1, 1)  # 1.1: crm + crm_sha256 in HEAD (1.0 readers ignore them)
+# 1.1: crm + crm_sha256 in HEAD; 1.2: model_version, crm_version, source_bits, the viewable layout
+VERSION = (1, 2)
+LAYOUTS = ("irc", "viewable")
+MODES = ("RGB", "RGBA", "L", "LA")
+SCALES = (2, 4, 8)
+MAX_PIXELS = 178_956_970  # as irc.imageio.MAX_PIXELS: Pillow's decompression-bomb limit
 
 
 @dataclass
@@ -40,6 +54,9 @@ class Header:
     lr_height: int
     crm: str | None = None  # restore model applied to a lossy LR before the inverse
     crm_sha256: str | None = None  # first 16 hex digits of the CRM weights' SHA-256
+    model_version: int | None = None  # registry version of the weights (None: files before 1.2)
+    crm_version: int | None = None
+    source_bits: int | None = None  # bits per channel of the input (16 for a 48-bit PNG); None: before 1.2
     extra: dict = field(default_factory=dict)
 
     @property
@@ -50,54 +67,214 @@ class Header:
 @dataclass
 class IrcFile:
     header: Header
-    payload: bytes
+    payload: bytes  # the LR bitstream, byte for byte what the codec wrote
     icc_profile: bytes | None = None
     alpha: bytes | None = None
+    layout: str = field(default="irc", compare=False)  # how the file was laid out: irc or viewable
+    file_bytes: int = field(default=0, compare=False)  # size of the file it was read from (0: not read)
 
+
+# ---- the header schema -----------------------------------------------------------------------
+
+_HEX16 = re.compile(r"[0-9a-f]{16}\Z")
+_TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,200}\Z")  # a non-empty line of at most 200 characters
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)  # JSON true is not a size
+
+
+def _text(v) -> bool:
+    return isinstance(v, str) and _TEXT.match(v) is not None
+
+
+def _hex16(v) -> bool:
+    return isinstance(v, str) and _HEX16.match(v) is not None
+
+
+def _positive(v) -> bool:
+    return _is_int(v) and 1 <= v <= MAX_PIXELS
+
+
+def _version(v) -> bool:
+    return v is None or (_is_int(v) and 1 <= v < 2**31)
+
+
+# key -> (required, test, what it must be)
+_SCHEMA = {
+    "model": (True, _text, "a model name"),
+    "weights_sha256": (True, _hex16, "16 lowercase hex digits"),
+    "scale": (True, lambda v: _is_int(v) and v in SCALES, "2, 4 or 8"),
+    "codec": (True, lambda v: isinstance(v, str) and re.fullmatch(r"[a-z0-9]{1,16}", v) is not None,
+              "a codec name"),
+    "codec_version": (True, _text, "a string"),
+    "quality": (True, lambda v: v is None or (_is_int(v) and 0 <= v <= 100), "null or an integer 0-100"),
+    "width": (True, _positive, "a positive integer"),
+    "height": (True, _positive, "a positive integer"),
+    "mode": (True, lambda v: v in MODES if isinstance(v, str) else False, "one of " + ", ".join(MODES)),
+    "source_mode": (True, lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9;]{1,16}", v) is not None,
+                    "a Pillow mode"),
+    "lr_width": (True, _positive, "a positive integer"),
+    "lr_height": (True, _positive, "a positive integer"),
+    "crm": (False, lambda v: v is None or _text(v), "null or a model name"),
+    "crm_sha256": (False, lambda v: v is None or _hex16(v), "null or 16 lowercase hex digits"),
+    "model_version": (False, _version, "null or an integer >= 1"),
+    "crm_version": (False, _version, "null or an integer >= 1"),
+    "source_bits": (False, lambda v: v is None or (_is_int(v) and 1 <= v <= 64), "null or an integer 1-64"),
+    "extra": (False, lambda v: isinstance(v, dict), "an object"),
+}
+
+
+def valid_icc(profile: bytes) -> bool:
+    """The shape of an ICC profile: a 128-byte header whose signature at offset 36 is 'acsp'."""
+    return len(profile) >= 132 and profile[36:40] == b"acsp"
+
+
+def _bad(message: str) -> IrcFormatError:
+    return IrcFormatError(f"corrupt .irc header: {message}")
+
+
+def _show(v) -> str:
+    text = json.dumps(v) if isinstance(v, (str, int, float, bool, type(None))) else type(v).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_header(raw) -> Header:
+    """A Header from a decoded HEAD object, or IrcFormatError naming the first bad key.
+
+    Types are exact (JSON true is not an integer), sizes are positive and below
+    the decompression-bomb limit, the LR size is ceil(original / scale), and
+    keys this version does not know are ignored (a newer minor version may add some).
+    """
+    if not isinstance(raw, dict):
+        raise _bad(f"HEAD is {type(raw).__name__}, not a JSON object")
+    for key, (required, test, what) in _SCHEMA.items():
+        if key not in raw:
+            if required:
+                raise _bad(f"{key!r} is missing")
+            continue
+        if not test(raw[key]):
+            raise _bad(f"{key!r} must be {what}, got {_show(raw[key])}")
+    if raw["width"] * raw["height"] > MAX_PIXELS:
+        raise _bad(f"image size {raw['width']}x{raw['height']} is above the decompression-bomb limit")
+    s = raw["scale"]
+    if (raw["lr_width"], raw["lr_height"]) != (-(-raw["width"] // s), -(-raw["height"] // s)):
+        raise _bad(f"'lr_width' x 'lr_height' {raw['lr_width']}x{raw['lr_height']} does not match "
+                   f"{raw['width']}x{raw['height']} at scale {s}")
+    if raw.get("crm") is not None and raw.get("crm_sha256") is None:
+        raise _bad("'crm' is set without 'crm_sha256'")
+    return Header(**{k: raw[k] for k in _SCHEMA if k in raw})
+
+
+# ---- bytes ------------------------------------------------------------------------------------
 
 def _chunk(tag: bytes, data: bytes) -> bytes:
     return tag + struct.pack(">I", len(data)) + data
 
 
-def dumps(f: IrcFile) -> bytes:
-    parts = [MAGIC, bytes(VERSION),
-             _chunk(b"HEAD", json.dumps(asdict(f.header), separators=(",", ":")).encode()),
-             _chunk(b"LRIM", f.payload)]
+def body(f: IrcFile, lr_chunk: bytes) -> bytes:
+    """Magic, version, HEAD, the LR chunk (LRIM, or LREF in the viewable layout), ICCP, ALPH."""
+    head = asdict(f.header)
+    check_header(head)  # never write a file this reader would refuse
+    if f.icc_profile and not valid_icc(f.icc_profile):
+        raise IrcError("icc_profile is not an ICC profile (no 'acsp' signature)")
+    parts = [MAGIC, bytes(VERSION), _chunk(b"HEAD", json.dumps(head, separators=(",", ":")).encode()), lr_chunk]
     if f.icc_profile:
-        parts.append(_chunk(b"ICCP", f.icc_profile))
+        parts.append(_chunk(b"ICCP", bytes(f.icc_profile)))
     if f.alpha:
-        parts.append(_chunk(b"ALPH", f.alpha))
-    body = b"".join(parts)
-    return body + struct.pack(">I", zlib.crc32(body))
+        parts.append(_chunk(b"ALPH", bytes(f.alpha)))
+    return b"".join(parts)
+
+
+def dumps(f: IrcFile, layout: str = "irc") -> bytes:
+    """The bytes of an .irc file; ``layout="viewable"``: the PNG/JPEG LR with the container inside."""
+    if layout == "viewable":
+        return _dumps_viewable(f)
+    if layout != "irc":
+        raise IrcError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    data = body(f, _chunk(b"LRIM", bytes(f.payload)))
+    return data + struct.pack(">I", zlib.crc32(data))
+
+
+def _dumps_viewable(f: IrcFile) -> bytes:
+    host = f.header.codec  # the LR codec's name is the host format's
+    if host not in viewable.FORMATS:
+        raise IrcError(f"the viewable layout needs the png or jpeg LR codec, not {host}")
+    lr = bytes(f.payload)
+    inner = body(f, _chunk(b"LREF", host.encode()))
+    if viewable.format_of(lr) != host:
+        raise IrcFormatError(f"the {host} payload is not a {host.upper()} file")
+    return viewable.embed(lr, inner + struct.pack(">I", zlib.crc32(lr, zlib.crc32(inner))))
 
 
 def loads(data: bytes) -> IrcFile:
-    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
-        raise IrcError("not an .irc file (wrong magic bytes)")
-    if len(data) < len(MAGIC) + 2 + 4:
-        raise IrcError("truncated .irc file")
-    major, minor = data[8], data[9]
+    """Parse and check .irc bytes (either layout): magic, version, checksum, chunks, header."""
+    data = bytes(data)
+    f = parse(data) if data[: len(MAGIC)] == MAGIC else _loads_viewable(data)
+    f.file_bytes = len(data)
+    return f
+
+
+def _loads_viewable(data: bytes) -> IrcFile:
+    host = viewable.format_of(data)
+    found = viewable.split(data)
+    if found is None:
+        raise IrcFormatError("not an .irc file (wrong magic bytes)" if host is None else
+                             f"not an .irc file (wrong magic bytes: a {host.upper()} image without irc data)")
+    blob, lr = found
+    f = parse(blob, lr, host)
+    if f.header.codec != host:
+        raise IrcFormatError(f"corrupt .irc header: codec {f.header.codec} in a {host.upper()} file")
+    return f
+
+
+_KNOWN = (b"HEAD", b"LRIM", b"LREF", b"ICCP", b"ALPH")
+
+
+def parse(blob: bytes, lr: bytes | None = None, host: str | None = None) -> IrcFile:
+    """Check and split a container; with ``lr`` (viewable layout) the checksum also covers
+    those bytes, which stand in for the LRIM chunk, and an LREF chunk must name ``host``."""
+    if len(blob) < len(MAGIC) or blob[: len(MAGIC)] != MAGIC:
+        raise IrcFormatError("not an .irc file (wrong magic bytes)")
+    if len(blob) < len(MAGIC) + 2 + 4:
+        raise IrcFormatError("truncated .irc file")
+    major, minor = blob[8], blob[9]
     if major != VERSION[0]:
-        raise IrcError(f"unsupported .irc version {major}.{minor} (this irc reads {VERSION[0]}.x)")
-    body, (crc,) = data[:-4], struct.unpack(">I", data[-4:])
-    if zlib.crc32(body) != crc:
-        raise IrcError("corrupt or truncated .irc file (checksum mismatch)")
+        raise IrcFormatError(f"unsupported .irc version {major}.{minor} (this irc reads {VERSION[0]}.x)")
+    data, (crc,) = blob[:-4], struct.unpack(">I", blob[-4:])
+    actual = zlib.crc32(data) if lr is None else zlib.crc32(lr, zlib.crc32(data))
+    if actual != crc:
+        raise IrcFormatError("corrupt or truncated .irc file (checksum mismatch)")
     chunks: dict[bytes, bytes] = {}
     pos = 10
-    while pos < len(body):
-        if pos + 8 > len(body):
-            raise IrcError("corrupt .irc file (chunk header cut short)")
-        tag, (length,) = body[pos : pos + 4], struct.unpack(">I", body[pos + 4 : pos + 8])
-        if pos + 8 + length > len(body):
-            raise IrcError("corrupt .irc file (chunk runs past the end)")
-        chunks[tag] = body[pos + 8 : pos + 8 + length]
+    while pos < len(data):
+        if pos + 8 > len(data):
+            raise IrcFormatError("corrupt .irc file (chunk header cut short)")
+        tag, (length,) = data[pos : pos + 4], struct.unpack(">I", data[pos + 4 : pos + 8])
+        if pos + 8 + length > len(data):
+            raise IrcFormatError("corrupt .irc file (chunk runs past the end)")
+        if pos == 10 and tag != b"HEAD":
+            raise IrcFormatError("corrupt .irc file (HEAD is not the first chunk)")
+        if tag in chunks and tag in _KNOWN:  # a later minor version may repeat chunks of its own
+            raise IrcFormatError(f"corrupt .irc file (two {tag.decode('latin-1')!r} chunks)")
+        chunks[tag] = data[pos + 8 : pos + 8 + length]
         pos += 8 + length
-    if b"HEAD" not in chunks or b"LRIM" not in chunks:
-        raise IrcError("corrupt .irc file (missing HEAD or LRIM chunk)")
+    if lr is None:
+        if b"HEAD" not in chunks or b"LRIM" not in chunks:
+            raise IrcFormatError("corrupt .irc file (missing HEAD or LRIM chunk)")
+        payload = chunks[b"LRIM"]
+    else:
+        if b"HEAD" not in chunks or chunks.get(b"LREF") != (host or "").encode() or b"LRIM" in chunks:
+            raise IrcFormatError(f"corrupt .irc file (the irc data does not belong to this {host} image)")
+        payload = lr
     try:
-        raw = json.loads(chunks[b"HEAD"])
-        known = set(Header.__dataclass_fields__)
-        header = Header(**{k: v for k, v in raw.items() if k in known})
-    except (ValueError, TypeError) as exc:
-        raise IrcError(f"corrupt .irc header: {exc}") from None
-    return IrcFile(header, chunks[b"LRIM"], chunks.get(b"ICCP"), chunks.get(b"ALPH"))
+        raw = json.loads(chunks[b"HEAD"].decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise _bad(f"HEAD is not JSON ({type(exc).__name__})") from None
+    header = check_header(raw)
+    if chunks.get(b"ICCP") and not valid_icc(chunks[b"ICCP"]):
+        raise IrcFormatError("corrupt .irc file (the ICCP chunk is not an ICC profile)")
+    if header.mode in ("RGBA", "LA") and not chunks.get(b"ALPH"):
+        raise IrcFormatError(f"corrupt .irc file (mode {header.mode} without an ALPH chunk)")
+    return IrcFile(header, payload, chunks.get(b"ICCP") or None, chunks.get(b"ALPH") or None,
+                   "irc" if lr is None else "viewable")

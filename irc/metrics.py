@@ -4,7 +4,9 @@
 * ``psnr-y``: PSNR of the BT.601 luma (Y of YCbCr, 16-235 range), with ``crop``
   pixels removed from each border (the papers use crop = scale).
 * ``ssim``: SSIM on the luma, Gaussian window 11 / sigma 1.5 (Wang et al. 2004).
-* ``bpp``: payload bytes * 8 / original pixel count.
+* ``bpp``: bytes * 8 / original pixel count. ``irc encode`` reports it for the whole
+  .irc file (``EncodeInfo.bpp``) and for the LR bitstream alone (``payload_bpp``);
+  ``irc bench`` rates the LR bitstream alone, as the papers do.
 
 Inputs are uint8 arrays (H, W, 3) or float tensors/arrays in [0, 1].
 """
@@ -81,5 +83,5 @@ def ssim(ref, test, crop: int = 0) -> float:
     return float(s.mean())
 
 
-def bpp(payload_bytes: int, width: int, height: int) -> float:
-    return payload_bytes * 8.0 / (width * height)
+def bpp(n_bytes: int, width: int, height: int) -> float:
+    return n_bytes * 8.0 / (width * height)

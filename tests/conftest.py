@@ -68,3 +68,22 @@ def photo() -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w]
     base = np.stack([128 + 60 * np.sin(xx / 7.0), 128 + 60 * np.cos(yy / 5.0), (xx + yy) * 1.5], -1)
     return np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
+
+
+def run_cli(*args):
+    """Run the `irc` command line in-process (Typer's runner); arguments may be paths or numbers."""
+    from typer.testing import CliRunner
+
+    from irc.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def png(photo, tmp_path):
+    """The photo fixture saved as tmp_path/photo.png."""
+    from PIL import Image
+
+    p = tmp_path / "photo.png"
+    Image.fromarray(photo).save(p)
+    return p

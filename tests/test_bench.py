@@ -150,4 +150,4 @@ def test_bench_kodak_quick_with_shipped_models(tmp_path, monkeypatch):
     # the shipped IRN beats bicubic at every shipped scale, losslessly stored
     for s in (2, 4, 8):
         assert storage[f"IRN x{s} + PNG"]["psnr_rgb"] > storage[f"Bicubic x{s} + PNG"]["psnr_rgb"] + 1.0
-    assert summary["seconds"] < 120
+    # no wall-clock bound here: the run's seconds are in bench.json; timing is benchmarks/' job

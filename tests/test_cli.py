@@ -5,22 +5,10 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from irc.cli import app
+from .conftest import run_cli
 
-runner = CliRunner()
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-@pytest.fixture
-def png(photo, tmp_path):
-    p = tmp_path / "photo.png"
-    Image.fromarray(photo).save(p)
-    return p
+run = run_cli
 
 
 def test_encode_decode_defaults(png, tmp_path):

@@ -60,7 +60,8 @@ def cache_dir() -> Path:
     return Path(os.environ.get("IRC_CACHE", Path.home() / ".cache" / "irc"))
 
 
-def _sha256(path: Path) -> str:
+def filefile_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -94,14 +95,14 @@ def _kodak() -> Dataset:
     folder = cache_dir() / "kodak"
     for name, digest in KODAK_SHA256.items():
         path = folder / name
-        if path.exists() and _sha256(path) == digest:
+        if path.exists() and file_sha256(path) == digest:
             continue
         try:
             _download(KODAK_URL.format(name=name), path, f"kodak {name}")
         except OSError as exc:
             raise _no_network("Kodak", exc, "pass --data DIR, a folder with kodim01.png ... kodim24.png "
                               "(here: --data ../shared/data/kodak)") from None
-        if _sha256(path) != digest:
+        if file_sha256(path) != digest:
             path.unlink()
             raise IrcError(f"downloaded {name} does not match its checksum; try again or use --data DIR")
     return Dataset("kodak", [folder / n for n in KODAK_SHA256], str(folder))
@@ -118,7 +119,7 @@ def _div2k() -> Dataset:
             except OSError as exc:
                 raise _no_network("DIV2K", exc, "pass --data DIR, a folder with the 100 DIV2K "
                                   "validation images (0801.png ... 0900.png)") from None
-        digest = _sha256(archive)
+        digest = file_sha256(archive)
         if pin.exists() and pin.read_text().strip() != digest:
             raise IrcError(f"{archive} changed since its first download (sha256 {digest}); delete it to fetch again")
         pin.write_text(digest + "\n")

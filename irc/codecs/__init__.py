@@ -56,9 +56,11 @@ class Codec:
             raise ValueError(f"codec input must be (H, W, 3) uint8, got {arr.shape}")
         return self._encode(arr, settings)
 
-    def decode(self, data: bytes) -> np.ndarray:
+    def decode(self, data: bytes, size: tuple[int, int] | None = None) -> np.ndarray:
+        """Bytes -> (H, W, 3) uint8. With ``size`` (width, height), codecs that can read
+        the size before the pixels refuse another size without decoding (untrusted input)."""
         try:
-            arr = self._decode(data)
+            arr = self._decode(data) if size is None else self._decode(data, size)
         except IrcError:
             raise
         except Exception as exc:  # library-specific decode errors
@@ -73,7 +75,7 @@ class Codec:
     def _encode(self, arr: np.ndarray, settings: CodecSettings) -> bytes:
         raise NotImplementedError
 
-    def _decode(self, data: bytes) -> np.ndarray:
+    def _decode(self, data: bytes, size: tuple[int, int] | None = None) -> np.ndarray:
         raise NotImplementedError
 
 

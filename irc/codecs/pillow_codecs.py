@@ -30,10 +30,12 @@ class _PillowCodec(Codec):
         image.save(buf, format=self.pil_format, **self._save_args(settings))
         return buf.getvalue()
 
-    def _decode(self, data: bytes) -> np.ndarray:
-        with self._image_module().open(io.BytesIO(data)) as im:
+    def _decode(self, data: bytes, size: tuple[int, int] | None = None) -> np.ndarray:
+        with self._image_module().open(io.BytesIO(data), formats=[self.pil_format]) as im:
             if im.format != self.pil_format:
                 raise IrcError(f"payload is {im.format}, expected {self.pil_format}")
+            if size is not None and im.size != tuple(size):
+                raise IrcError(f"payload is {im.width}x{im.height}, header says {size[0]}x{size[1]}")
             return np.asarray(im.convert("RGB"))
 
     def version(self) -> str:

@@ -2,6 +2,14 @@
 
 Entries live in ``registry.json`` next to this file; weights in ``weights/``.
 Everything else (CLI, pipeline, bench, trainer export) looks models up here.
+
+Versions: when better weights ship for a model, they get a new entry of the same
+name with ``version`` one higher, and the old entry and its weights file stay, so
+that every .irc file ever written keeps decoding. The newest version answers to
+the plain name (``irn-x2``); an older one answers to ``name@version``
+(``irn-x2@1``). A file names its weights by model, version and hash;
+:func:`for_file` finds them (files from before versions existed give no version:
+the hash alone picks one).
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ class ModelSpec:
     kodak: dict = field(default_factory=dict)  # measured numbers, e.g. {"psnr_y": .., "psnr_rgb": ..}
     codecs: tuple = ()  # codecs this model is the default for ("*": any)
     base: str = ""  # crm only: the LR producer it restores (an IRN model name, or "bicubic")
+    version: int = 1  # weights version; older versions stay installed under ``name@version``
+    key: str = ""  # the name it is looked up by: ``name`` for the newest version, else ``name@version``
 
     @property
     def weights_path(self) -> Path:
@@ -53,35 +63,86 @@ def _file_sha256(path: str) -> str:
 _extra: dict[str, ModelSpec] = {}
 
 
-_parsed: tuple[tuple, dict[str, ModelSpec]] | None = None  # (file, mtime, size) and its entries
+_parsed: tuple[tuple, dict[str, ModelSpec], dict[str, ModelSpec]] | None = None  # stamp, newest, older
 
 
-def _read_registry() -> dict[str, ModelSpec]:
+def _keyed(entries: list[dict]) -> tuple[dict[str, ModelSpec], dict[str, ModelSpec]]:
+    """(newest version of each name by name, older versions by ``name@version``)."""
+    newest: dict[str, int] = {}
+    for e in entries:
+        newest[e["name"]] = max(newest.get(e["name"], 0), int(e.get("version", 1)))
+    current, older = {}, {}
+    for e in entries:
+        version = int(e.get("version", 1))
+        is_new = version == newest[e["name"]]
+        key = e["name"] if is_new else f"{e['name']}@{version}"
+        spec = ModelSpec(**{**e, "codecs": tuple(e.get("codecs", ())), "version": version, "key": key})
+        (current if is_new else older)[key] = spec
+    return current, older
+
+
+def _read_all() -> tuple[dict[str, ModelSpec], dict[str, ModelSpec]]:
     """The shipped entries, parsed again only when registry.json changes (the bench asks per point)."""
     global _parsed
     try:
         st = REGISTRY_FILE.stat()
         stamp = (REGISTRY_FILE, st.st_mtime_ns, st.st_size)
     except FileNotFoundError:
-        return {}
+        return {}, {}
     if _parsed is None or _parsed[0] != stamp:
-        entries = json.loads(REGISTRY_FILE.read_text())
-        _parsed = stamp, {e["name"]: ModelSpec(**{**e, "codecs": tuple(e.get("codecs", ()))}) for e in entries}
-    return dict(_parsed[1])
+        _parsed = (stamp, *_keyed(json.loads(REGISTRY_FILE.read_text())))
+    return dict(_parsed[1]), dict(_parsed[2])
+
+
+def _read_registry() -> dict[str, ModelSpec]:
+    return _read_all()[0]
 
 
 def all_models() -> dict[str, ModelSpec]:
+    """The newest version of every model, by name (what `irc models` lists and encode picks from)."""
     return {**_read_registry(), **_extra}
+
+
+def all_versions() -> dict[str, ModelSpec]:
+    """Every installed version: the newest by name, older ones by ``name@version``."""
+    current, older = _read_all()
+    return {**older, **current, **_extra}
+
+
+def for_file(name: str, version: int | None, sha256: str | None) -> ModelSpec:
+    """The installed weights an .irc file was written with: by version when the file records
+    one (files since format 1.2), else the version whose hash matches."""
+    versions = [s for s in all_versions().values() if s.name == name]
+    if not versions:
+        raise IrcError(f"file was encoded with model {name!r}, which is not installed; `irc models` lists them")
+    if version is not None:
+        match = [s for s in versions if s.version == version]
+        if not match:
+            have = ", ".join(str(s.version) for s in sorted(versions, key=lambda s: s.version))
+            raise IrcError(f"file was encoded with {name} version {version}, not installed here "
+                           f"(installed: {have}); decode it with a newer irc")
+        if match[0].sha256() != sha256:
+            raise IrcError(f"file was encoded with other weights for {name} version {version} (sha256 {sha256}) "
+                           f"than the installed ones ({match[0].sha256()}); the file or the installation is damaged")
+        return match[0]
+    for s in versions:
+        if s.weights_path.exists() and s.sha256() == sha256:
+            return s
+    raise IrcError(f"file was encoded with other weights for {name} (sha256 {sha256}); none of the installed "
+                   "versions match; decode it with the irc version that wrote it")
 
 
 def register(spec: ModelSpec) -> None:
     """Add a model at run time (tests, user-trained weights)."""
-    _extra[spec.name] = spec
+    from dataclasses import replace
+
+    _extra[spec.name] = replace(spec, key=spec.name)
     load_model.cache_clear()
 
 
 def get_spec(name: str) -> ModelSpec:
-    models = all_models()
+    """A model by name (its newest version) or by ``name@version``."""
+    models = all_versions()
     if name not in models:
         raise IrcError(f"unknown model {name!r}; `irc models` lists the installed ones")
     return models[name]

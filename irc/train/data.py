@@ -63,21 +63,19 @@ class CropSampler:
     """
 
     def __init__(self, folders, crop: int, seed: int = 0, device: str | torch.device = "cpu"):
-        self.crop = crop
         self.device = torch.device(device)
-        files = list_images(folders)
-        self.images = []
-        for f in files:
-            img = load_rgb_uint8(f)
-            if img.shape[1] >= crop and img.shape[2] >= crop:
-                self.images.append(img.to(self.device))
-        if not self.images:
-            raise ValueError(f"no training image of at least {crop}x{crop} in {list(map(str, folders))}")
-        weights = torch.tensor(
-            [float((i.shape[1] - crop + 1) * (i.shape[2] - crop + 1)) for i in self.images]
-        )
-        self.weights = weights / weights.sum()
+        self.folders = list(map(str, folders))
+        self.all_images = [load_rgb_uint8(f).to(self.device) for f in list_images(folders)]
+        self.set_crop(crop)
         self.generator = torch.Generator().manual_seed(seed)
+
+    def set_crop(self, crop: int) -> None:
+        """Cut ``crop`` x ``crop`` windows from now on (images smaller than that are left out)."""
+        images = [i for i in self.all_images if i.shape[1] >= crop and i.shape[2] >= crop]
+        if not images:
+            raise ValueError(f"no training image of at least {crop}x{crop} in {self.folders}")
+        weights = torch.tensor([float((i.shape[1] - crop + 1) * (i.shape[2] - crop + 1)) for i in images])
+        self.crop, self.images, self.weights = crop, images, weights / weights.sum()
 
     def __len__(self) -> int:
         return len(self.images)

@@ -28,7 +28,7 @@ from torch.nn import functional as F
 
 from irc.models.irn import IRN, quantize
 from irc.train.data import CropSampler, list_images, load_rgb_uint8
-from irc.train.loop import TrainConfig, prepare_run, run_loop, start
+from irc.train.loop import TrainConfig, prepare_run, run_loop, start, use_bf16
 
 
 @dataclass
@@ -48,7 +48,6 @@ class IRNTrainConfig(TrainConfig):
     degrade_q_max: int = 90
     noise_std: float = 0.02  # for "noise", in [0, 1] units
     lambda_rate: float = 0.0  # weight of the JPEG bit estimate (per HR pixel); 0: off
-    amp: bool = True  # bf16 autocast on CUDA
     compile: bool = False
 
     def guide_weight(self) -> float:
@@ -136,16 +135,17 @@ def build_model(cfg: IRNTrainConfig) -> IRN:
 
 
 def train_irn(cfg: IRNTrainConfig, resume: bool = False,
-              progress: Callable[[dict], None] | None = None) -> Path:
-    """Run (or continue) training; returns the checkpoint path."""
+              progress: Callable[[dict], None] | None = None, sampler=None) -> Path:
+    """Run (or continue) training; returns the checkpoint path. ``sampler``: crops from elsewhere
+    than ``cfg.data``'s folders (e.g. :class:`irc.train.pack.PackedSampler`), same interface."""
     device, model = start(cfg, build_model)
-    sampler = CropSampler(cfg.data, cfg.crop, seed=cfg.seed, device=device)
+    if sampler is None:
+        sampler = CropSampler(cfg.data, cfg.crop, seed=cfg.seed, device=device)
     prepare_run(cfg, model, resume)
     val_images = load_val_images(cfg.val_dir, cfg.val_images) if cfg.val_dir else []
-    cuda = device.type == "cuda"
     model = model.channels_last()  # NHWC throughout: faster on CUDA and on CPU (1.2x per x4 step, 2 cores)
     fwd = torch.compile(irn_losses) if cfg.compile else irn_losses
-    use_amp = cfg.amp and cuda
+    use_amp = use_bf16(cfg, device)
 
     def loss_fn(x: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):

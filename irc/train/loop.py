@@ -31,7 +31,7 @@ class TrainConfig:
     iters: int = 2000
     lr: float = 2e-4
     warmup: int = 50
-    schedule: str = "cosine"  # cosine | step (halve every iters/5, the paper's shape)
+    schedule: str = "cosine"  # cosine | step (halve every iters/5, the paper's shape) | constant
     grad_clip: float = 1.0
     seed: int = 0
     device: str = "cpu"
@@ -42,6 +42,10 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0
     time_budget: float | None = None  # seconds of this invocation
     init_from: str | None = None  # weights file or checkpoint: copy every tensor whose shape matches
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0: off); exported when on
+    precision: str = "auto"  # fp32 | bf16 (autocast, fp32 master weights) | auto: bf16 on CUDA, fp32 on CPU
+    # crops that grow as training goes on: [[from_step, crop, batch], ...] (empty: crop and batch above)
+    crop_stages: list = field(default_factory=list)
 
 
 class Sampler(Protocol):
@@ -53,10 +57,54 @@ class Sampler(Protocol):
 def lr_at(step: int, cfg: TrainConfig) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
+    if cfg.schedule == "constant":
+        return cfg.lr
     if cfg.schedule == "step":
         return cfg.lr * 0.5 ** (step // max(1, cfg.iters // 5))
     t = (step - cfg.warmup) / max(1, cfg.iters - cfg.warmup)
     return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def crop_at(step: int, cfg: TrainConfig) -> tuple[int, int]:
+    """(crop, batch) in force at ``step``: the last stage that has begun, else ``cfg.crop``/``cfg.batch``."""
+    crop, batch = cfg.crop, cfg.batch
+    for first, c, b in sorted(cfg.crop_stages):
+        if step >= first:
+            crop, batch = int(c), int(b)
+    return crop, batch
+
+
+def use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether to autocast to bfloat16. ``auto`` means CUDA only: on a CPU without native bf16
+    (``torch.backends.cpu.get_cpu_capability()`` below AVX512_BF16) it is emulated and slow
+    (11x slower per x2 step on this project's AVX2 machine, docs/TRAINING.md)."""
+    if cfg.precision not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"precision must be auto, fp32 or bf16, got {cfg.precision!r}")
+    if cfg.precision == "auto":
+        return device.type == "cuda"
+    if cfg.precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+        import warnings
+
+        warnings.warn("bf16 on a CPU without avx512_bf16/amx_bf16 is emulated: about 10x slower than fp32 "
+                      "(docs/TRAINING.md); use --precision fp32", stacklevel=2)
+    return cfg.precision == "bf16"
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU advertises bfloat16 arithmetic (Linux: /proc/cpuinfo flags)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((line for line in fh if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def make_ema(model: torch.nn.Module, decay: float):
+    """An exponential moving average of ``model``'s weights (torch's AveragedModel)."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def init_matching(model: torch.nn.Module, source: str) -> int:
@@ -115,6 +163,7 @@ def run_loop(
     device = torch.device(cfg.device)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.999))
     step, elapsed = 0, 0.0
+    ema = make_ema(model, cfg.ema) if cfg.ema else None
     if resume:
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
@@ -122,13 +171,35 @@ def run_loop(
         sampler.load_state_dict(state["sampler"])
         torch.set_rng_state(state["rng"])
         step, elapsed = state["step"], state["elapsed"]
+        if ema is not None and "ema" in state:
+            ema.load_state_dict(state["ema"])
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))  # the options now in force
     else:
         (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    if ema is not None and int(ema.n_averaged) == 0:
+        ema.update_parameters(model)  # starts as a copy (also for a run resumed without an EMA)
 
     def save() -> None:
         _atomic_save({"model": model.state_dict(), "opt": opt.state_dict(),
                       "sampler": sampler.state_dict(), "rng": torch.get_rng_state(),
-                      "step": step, "elapsed": elapsed, "config": asdict(cfg)}, ckpt_path)
+                      "step": step, "elapsed": elapsed, "config": asdict(cfg),
+                      **({"ema": ema.state_dict()} if ema is not None else {})}, ckpt_path)
+
+    def run_validation() -> dict[str, float]:
+        """Validation numbers of the exported weights (the EMA when on), plus the raw ones as val_raw_*."""
+        model.eval()
+        with torch.no_grad():
+            raw = validate()
+            if ema is None:
+                rec = {f"val_{k}": round(v, 3) for k, v in raw.items()}
+            else:
+                backup = {k: v.clone() for k, v in model.state_dict().items()}
+                model.load_state_dict(ema.module.state_dict())
+                rec = {f"val_{k}": round(v, 3) for k, v in validate().items()}
+                rec.update({f"val_raw_{k}": round(v, 3) for k, v in raw.items()})
+                model.load_state_dict(backup)
+        model.train()
+        return rec
 
     def log(rec: dict) -> None:
         with open(log_path, "a") as fh:
@@ -139,6 +210,7 @@ def run_loop(
     if resume:
         log({"iter": step, "wall": round(elapsed, 1), "event": "resumed"})
     model.train()
+    stop = _StopOnSignal()
     t_start = t_ckpt = time.time()
     elapsed0 = elapsed
     step_times: list[float] = []
@@ -146,11 +218,17 @@ def run_loop(
         t0 = time.time()
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
-        losses = loss_fn(sampler.sample(cfg.batch))
+        crop, batch = crop_at(step, cfg)
+        if cfg.crop_stages and crop != sampler.crop:
+            sampler.set_crop(crop)
+            log({"iter": step, "wall": round(elapsed, 1), "event": f"crop {crop}, batch {batch}"})
+        losses = loss_fn(sampler.sample(batch))
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip else None
         opt.step()
+        if ema is not None:
+            ema.update_parameters(model)
         step += 1
         step_times.append(time.time() - t0)
         elapsed = elapsed0 + (time.time() - t_start)
@@ -162,27 +240,63 @@ def run_loop(
                 rec["grad_norm"] = round(float(gnorm), 4)
             step_times.clear()
             if validate and (step % cfg.val_every == 0 or step == cfg.iters):
-                model.eval()
-                with torch.no_grad():
-                    rec.update({f"val_{k}": round(v, 3) for k, v in validate().items()})
-                model.train()
+                rec.update(run_validation())
             log(rec)
         over_budget = cfg.time_budget is not None and time.time() - t_start >= cfg.time_budget
-        if time.time() - t_ckpt >= cfg.checkpoint_minutes * 60 or over_budget or step == cfg.iters:
+        if time.time() - t_ckpt >= cfg.checkpoint_minutes * 60 or over_budget or stop.asked or step == cfg.iters:
             save()
             t_ckpt = time.time()
-        if over_budget:
-            log({"iter": step, "wall": round(elapsed, 1), "event": "time budget reached"})
+        if over_budget or stop.asked:
+            log({"iter": step, "wall": round(elapsed, 1),
+                 "event": f"stopped by {stop.asked}" if stop.asked else "time budget reached"})
             break
+    stop.restore()
     return ckpt_path
 
 
-def export_weights(ckpt: str | Path, dest: str | Path, dtype=torch.float16, force: bool = False) -> None:
-    """Write only the model tensors (no optimizer state) as safetensors, atomically, with the
-    usual file permissions (safetensors' own writer leaves 0600)."""
+class _StopOnSignal:
+    """SIGTERM or Ctrl-C while training: finish the step, checkpoint, return. A second one acts as usual."""
+
+    def __init__(self) -> None:
+        import signal
+        import threading
+
+        self.asked: str | None = None
+        self.previous: dict = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self.previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        import signal
+
+        self.asked = signal.Signals(signum).name
+        self.restore()
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
+
+
+def checkpoint_weights(ckpt: str | Path, use_ema: bool = True) -> dict[str, torch.Tensor]:
+    """The model tensors of a checkpoint: its EMA when it has one (and ``use_ema``), else the raw weights."""
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    if use_ema and "ema" in state:
+        prefix = "module."
+        return {k[len(prefix):]: v for k, v in state["ema"].items() if k.startswith(prefix)}
+    return state["model"]
+
+
+def export_weights(ckpt: str | Path, dest: str | Path, dtype=torch.float16, force: bool = False,
+                   use_ema: bool = True) -> None:
+    """Write only the model tensors (no optimizer state; the EMA when the run keeps one) as
+    safetensors, atomically, with the usual file permissions (safetensors' own writer leaves 0600)."""
     from safetensors.torch import save
 
     from irc.imageio import atomic_write
 
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)["model"]
+    state = checkpoint_weights(ckpt, use_ema)
     atomic_write(dest, save({k: v.to(dtype).contiguous() for k, v in state.items()}), force)

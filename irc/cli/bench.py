@@ -1,0 +1,78 @@
+"""`irc bench`: the paper's storage table and R-D curves on Kodak, DIV2K or a folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from irc.cli.common import err, out, user_errors
+from irc.errors import IrcError
+
+
+def bench(
+    dataset: str = typer.Argument(..., help="kodak, div2k (downloaded once and cached), or a folder of images."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Use this local folder for the set instead of downloading."),
+    out_dir: Path = typer.Option(Path("bench-out"), "--out", help="Folder for bench.json, results/, per_image.csv, plots."),
+    scales: str = typer.Option("", "--scales", help="Storage-table scales, e.g. 2,4,8.", show_default="every shipped scale"),
+    rd_scales: str = typer.Option("2", "--rd-scales", help="Scales of the rescaled R-D curves (each costs model passes)."),
+    codecs: str = typer.Option("jpeg", "--codecs", help="Lossy codecs for R-D curves: jpeg,webp,avif,jxl."),
+    qualities: str = typer.Option("", "--qualities", help="LR qualities of the rescaled curves, e.g. 10,30,70.", show_default="per codec"),
+    full: bool = typer.Option(False, "--full", help="8 qualities per rescaled curve and the IRN-without-CRM ablation (slow)."),
+    quick: bool = typer.Option(False, "--quick", help="3 images, 256 px centre crops, 2 qualities: a smoke test (< 2 min)."),
+    limit: int = typer.Option(0, "--limit", help="First N images only."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
+):
+    """Storage table (lossless LR) and rate-distortion curves with BD-rates.
+
+    Example: irc bench kodak --data ../shared/data/kodak --out bench-out
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from irc.api import SCALES, resolve_device
+    from irc.bench import datasets, engine, report
+    from irc.models.registry import all_models
+
+    def ints(text: str, what: str) -> list[int]:
+        try:
+            return [int(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise IrcError(f"{what} takes comma-separated integers, got {text!r}") from None
+
+    with user_errors():
+        shipped = sorted({m.scale for m in all_models().values() if m.arch == "irn" and m.weights_path.exists()})
+        storage = ints(scales, "--scales") or shipped
+        rd = ints(rd_scales, "--rd-scales")
+        for s in storage + rd:
+            if s not in SCALES or s not in shipped:
+                raise IrcError(f"no shipped model for scale {s}; shipped scales: {', '.join(map(str, shipped))}")
+        rd_codecs = engine.check_codecs([c.strip() for c in codecs.split(",") if c.strip()])
+        table = engine.QUICK_QUALITIES if quick else engine.FULL_RESCALED_QUALITIES if full else engine.RESCALED_QUALITIES
+        custom = ints(qualities, "--qualities")
+        plan = engine.Plan(
+            storage_scales=storage, rd_scales=rd, rd_codecs=rd_codecs,
+            codec_qualities={c: (engine.CODEC_QUALITIES[c][::2] if quick else engine.CODEC_QUALITIES[c]) for c in rd_codecs},
+            rescaled_qualities={c: custom or table[c] for c in rd_codecs},
+            ablations=full, crop=256 if quick else 0,
+        )
+        ds = datasets.resolve(dataset, data)
+        if quick:
+            ds.files = ds.files[:3]
+        if limit:
+            ds.files = ds.files[:limit]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        bar = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn(), console=err, transient=False)
+
+        def progress(label: str, total: int):
+            task = bar.add_task(label, total=total)
+            return lambda: bar.advance(task)
+
+        with bar:
+            b = engine.Bench(ds, plan, resolve_device(device), cache=out_dir / "cache.jsonl", progress=progress)
+            res = b.run()
+        summary = report.write_all(res, out_dir, plan)
+        report.print_tables(summary, out)
+        out.print(f"{len(res.images)} images from {ds.source} in {res.seconds:.0f} s; wrote {out_dir}/bench.json, "
+                  f"results/*.json, per_image.csv, storage.md, rd_x*.png/svg", highlight=False, soft_wrap=True)

@@ -1,0 +1,115 @@
+"""`irc info`, `irc models`, `irc sample`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from irc.cli import outputs, work
+from irc.cli.common import out, user_errors
+
+SAMPLE = "sample.png"  # in irc/data/, with SOURCE.md beside it
+
+
+def info(
+    input: Path = typer.Argument(..., help="An .irc file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the header as JSON."),
+):
+    """Print the header of an .irc file."""
+    from dataclasses import asdict
+
+    from irc import api
+    from irc.metrics import bpp
+
+    with user_errors():
+        f = api.read(input)
+        h = f.header
+        size = input.stat().st_size
+        record = {**asdict(h), "file_bytes": size, "payload_bytes": len(f.payload),
+                  "bpp": round(bpp(size, h.width, h.height), 4),  # every byte of the file
+                  "payload_bpp": round(bpp(len(f.payload), h.width, h.height), 4),
+                  "icc_profile_bytes": len(f.icc_profile or b""), "alpha_bytes": len(f.alpha or b"")}
+        if as_json:
+            typer.echo(json.dumps(record, indent=2))
+            return
+        from rich.table import Table
+
+        table = Table(show_header=False, box=None)
+        for k, v in record.items():
+            table.add_row(k, str(v))
+        out.print(table)
+
+
+def models(as_json: bool = typer.Option(False, "--json", help="Print the registry as JSON.")):
+    """List the installed models with what they measured on Kodak."""
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from irc.models.registry import all_models, all_versions
+
+    specs = all_models()
+    older = sorted(k for k in all_versions() if k not in specs)
+    if as_json:
+        typer.echo(json.dumps([asdict(s) for s in all_versions().values()], indent=2))
+        return
+    table = Table(title="irc models, Kodak 24 images (IRN: lossless PNG round trip, dB; CRM: RGB PSNR gain on its LR)",
+                  caption="data, recipe, hardware and every number: irc models --json")
+    for col in ("name", "params", "Y-PSNR", "RGB", "used for", "trained"):
+        table.add_column(col, no_wrap=col not in ("used for", "trained"))
+    for s in specs.values():
+        k, t = s.kodak, s.training
+        if s.arch == "crm":  # a restore model: its measured gain over decoding without it
+            y, rgb = "-", f"{k['mean_gain_db']:+.2f}" if "mean_gain_db" in k else "-"
+            use = f"{s.base} {'/'.join(s.codecs)}"
+        else:
+            y = f"{k['psnr_y']:.2f}" if "psnr_y" in k else "-"
+            rgb = f"{k['psnr_rgb']:.2f}" if "psnr_rgb" in k else "-"
+            use = "any codec" if "*" in s.codecs else "/".join(s.codecs) or "--model"
+        minutes = f", {t['wall_minutes']:.0f} min" if "wall_minutes" in t else ""
+        hours = f", {t['cpu_hours_total']:.1f} CPU-h" if "cpu_hours_total" in t else minutes
+        table.add_row(s.name if s.version == 1 else f"{s.name} v{s.version}", f"{t.get('params', 0) / 1e6:.2f}M",
+                      y, rgb, use, f"{t.get('iterations', '-')} it{hours}")
+    out.print(table)
+    if older:
+        out.print(f"older weight versions, kept so that old .irc files decode: {', '.join(older)}", highlight=False)
+
+
+def sample_bytes() -> bytes:
+    from importlib.resources import files
+
+    return files("irc.data").joinpath(SAMPLE).read_bytes()
+
+
+def sample(
+    output: Optional[str] = typer.Option(None, "-o", "--output", metavar="PATH",
+                                         help="Where to write it; the format follows the suffix.", show_default="photo.png"),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace an existing output."),
+):
+    """Write a sample photo (451x300, CC0, from scikit-image) to try irc on.
+
+    Example: irc sample && irc encode photo.png -s 4 --codec jpeg -q 40 && irc decode photo.irc
+    """
+    import io
+
+    from PIL import Image
+
+    from irc import imageio
+
+    with user_errors():
+        plan = outputs.plan([Path(SAMPLE)], output or "photo.png", lambda src, folder: folder / "photo.png")
+        outputs.check_outputs(plan, force, inputs=[])
+        (_, dest), = plan.pairs
+        data = sample_bytes()
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+        if outputs.image_format(dest) != "PNG":
+            outputs.check_image_output(dest, im.mode)
+            data = imageio.save_bytes(im, dest)
+        plan.make_folder()
+        work.write(dest, data, force)
+        out.print(f"{dest}: {im.width}x{im.height} sample photo (CC0, from scikit-image; source in irc/data/SOURCE.md). "
+                  f"Try: irc encode {dest} -s 4 --codec jpeg -q 40", markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,197 @@
+"""`irc train irn|crm|export`: resumable, time-budgeted training runs (irc.train)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from irc.cli.common import out, user_errors
+from irc.errors import IrcError
+
+train_app = typer.Typer(help="Train the networks (resumable, time-budgeted).", no_args_is_help=True)
+
+
+@train_app.command("irn")
+def train_irn(
+    scale: int = typer.Option(2, "--scale", "-s", help="2, 4 or 8."),
+    data: list[Path] = typer.Option([], "--data", help="Training image folder (repeatable); any folder of images."),
+    out_dir: Path = typer.Option(Path("runs/irn"), "--out", help="Run folder: checkpoint, log.jsonl, config."),
+    arch: str = typer.Option("irn", "--arch", help="irn, or irn-e (Haar first, then 16 InvBlocks; x4)."),
+    iters: int = typer.Option(2000, "--iters"),
+    crop: int = typer.Option(64, "--crop", help="HR crop side."),
+    batch: int = typer.Option(16, "--batch"),
+    lr: float = typer.Option(5e-4, "--lr"),
+    warmup: int = typer.Option(50, "--warmup"),
+    schedule: str = typer.Option("cosine", "--schedule", help="cosine, or step (halve every iters/5)."),
+    z_mode: str = typer.Option("zero", "--z", help="zero (z = 0 in the backward pass) or sample."),
+    grad_clip: float = typer.Option(1.0, "--grad-clip", help="Gradient-norm clip (0: off)."),
+    lr_degrade: str = typer.Option("none", "--lr-degrade", help="none, noise, or a codec (jpeg, webp, ...) in the loop (straight-through)."),
+    degrade_q: str = typer.Option("10,90", "--degrade-q", help="Codec quality range drawn for --lr-degrade CODEC."),
+    noise_std: float = typer.Option(0.02, "--noise-std", help="LR noise for --lr-degrade noise (0-1 units)."),
+    lambda_rate: float = typer.Option(0.0, "--lambda-rate", help="Weight of the LR's estimated JPEG bits per HR pixel (0: off)."),
+    val_dir: Optional[Path] = typer.Option(None, "--val-dir", help="Validation folder, e.g. ../shared/data/kodak."),
+    val_images: int = typer.Option(4, "--val-images"),
+    val_every: int = typer.Option(200, "--val-every"),
+    checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes"),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds; stop cleanly with a checkpoint."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Weights/checkpoint to copy matching tensors from."),
+    device: str = typer.Option("cpu", "--device"),
+    threads: int = typer.Option(0, "--threads", help="CPU threads (0: all cores)."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the loss (CUDA)."),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly (its saved config)."),
+):
+    """Train IRN. Example: irc train irn --scale 2 --data ../shared/data/train --val-dir ../shared/data/kodak"""
+    from irc.api import resolve_device
+    from irc.train.irn import IRNTrainConfig, train_irn as run
+
+    with user_errors():
+        if resume:
+            cfg = _resumed_config(IRNTrainConfig, out_dir, time_budget, device, threads)
+        else:
+            _check_new_run(scale, data, out_dir)
+            if z_mode not in ("zero", "sample") or schedule not in ("cosine", "step"):
+                raise IrcError("--z must be zero or sample; --schedule cosine or step")
+            if arch not in ("irn", "irn-e"):
+                raise IrcError(f"unknown arch {arch!r}: irn or irn-e")
+            if lambda_rate < 0:
+                raise IrcError(f"--lambda-rate must be >= 0, got {lambda_rate}")
+            try:
+                q_lo, q_hi = (int(v) for v in degrade_q.split(","))
+            except ValueError:
+                raise IrcError(f"--degrade-q takes LOW,HIGH, got {degrade_q!r}") from None
+            if lr_degrade not in ("none", "noise"):
+                from irc.codecs import get_codec
+
+                codec_obj = get_codec(lr_degrade)
+                codec_obj.settings(q_lo, False), codec_obj.settings(q_hi, False)  # range check
+                lr_degrade = codec_obj.name
+            cfg = IRNTrainConfig(
+                scale=scale, data=[str(d) for d in data], out=str(out_dir), crop=crop, batch=batch, iters=iters,
+                lr=lr, warmup=warmup, schedule=schedule, z_mode=z_mode, grad_clip=grad_clip, val_dir=str(val_dir) if val_dir else None,
+                val_images=val_images, val_every=val_every, checkpoint_minutes=checkpoint_minutes,
+                time_budget=time_budget, init_from=str(init_from) if init_from else None,
+                device=resolve_device(device), threads=threads, compile=compile, seed=seed,
+                haar_first=arch == "irn-e", blocks_per_module=16 if arch == "irn-e" else 8,
+                lr_degrade=lr_degrade, degrade_q_min=q_lo, degrade_q_max=q_hi, noise_std=noise_std,
+                lambda_rate=lambda_rate,
+            )
+
+        ckpt = run(cfg, resume=resume, progress=_show_record)
+        out.print(f"checkpoint: {ckpt}")
+
+
+def _show_record(rec: dict) -> None:
+    keys = ("iter", "wall", "loss", "recon", "val_psnr_y", "val_psnr_rgb", "val_lr_gain", "event")
+    out.print("  ".join(f"{k}={rec[k]}" for k in keys if k in rec), highlight=False)
+
+
+def _check_new_run(scale: int, data: list[Path], out_dir: Path) -> None:
+    """What every fresh training run needs: a supported scale, data, and a free run folder."""
+    if scale not in (2, 4, 8):
+        raise IrcError(f"unsupported scale {scale}; choose 2, 4 or 8")
+    if not data:
+        raise IrcError("give at least one --data folder of training images")
+    if (out_dir / "last.pt").exists():
+        raise IrcError(f"{out_dir} already holds a run; use --resume or another --out")
+
+
+def _resumed_config(cls, out_dir: Path, time_budget, device: str, threads: int):
+    """A run's saved config.json, with this invocation's budget, device and threads."""
+    from dataclasses import fields
+
+    from irc.api import resolve_device
+
+    cfg_path = out_dir / "config.json"
+    if not cfg_path.exists():
+        raise IrcError(f"nothing to resume in {out_dir} (no config.json)")
+    saved = json.loads(cfg_path.read_text())
+    cfg = cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved})
+    cfg.time_budget, cfg.device, cfg.threads = time_budget, resolve_device(device), threads
+    return cfg
+
+
+@train_app.command("crm")
+def train_crm(
+    scale: int = typer.Option(2, "--scale", "-s", help="2, 4 or 8."),
+    codec: str = typer.Option("jpeg", "--codec", help="The lossy LR codec to undo (jpeg, webp, avif, jxl)."),
+    base: Optional[str] = typer.Option(None, "--base", help="LR producer: an IRN model (default: irn-x<scale>) or 'bicubic'."),
+    data: list[Path] = typer.Option([], "--data", help="Training image folder (repeatable)."),
+    out_dir: Path = typer.Option(Path("runs/crm"), "--out", help="Run folder: checkpoint, log.jsonl, config, LR cache."),
+    q_min: int = typer.Option(5, "--q-min", help="Lowest codec quality drawn in training."),
+    q_max: int = typer.Option(95, "--q-max", help="Highest codec quality drawn in training."),
+    nf: int = typer.Option(32, "--nf", help="RRDB features (paper: 64)."),
+    gc: int = typer.Option(16, "--gc", help="RRDB growth channels (paper: 32)."),
+    blocks: int = typer.Option(3, "--blocks", help="RRDB blocks (paper: 8)."),
+    unconditioned: bool = typer.Option(False, "--unconditioned", help="No quality input (one network per quality, as the paper)."),
+    target: str = typer.Option("lr", "--target", help="Loss: lr (L2 to the clean LR, the paper) or hr (L2 of the decoded HR through the frozen base IRN)."),
+    iters: int = typer.Option(2000, "--iters"),
+    crop: int = typer.Option(64, "--crop", help="LR crop side."),
+    batch: int = typer.Option(16, "--batch"),
+    lr: float = typer.Option(2e-4, "--lr"),
+    warmup: int = typer.Option(50, "--warmup"),
+    val_dir: Optional[Path] = typer.Option(None, "--val-dir", help="Validation folder, e.g. ../shared/data/kodak."),
+    val_images: int = typer.Option(4, "--val-images", help="Validation images (the first N of --val-dir)."),
+    val_every: int = typer.Option(100, "--val-every"),
+    checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes"),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds; stop cleanly with a checkpoint."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Weights/checkpoint to copy matching tensors from."),
+    device: str = typer.Option("cpu", "--device"),
+    threads: int = typer.Option(0, "--threads", help="CPU threads (0: all cores)."),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly (its saved config)."),
+):
+    """Train a quality-conditioned CRM. Example: irc train crm --scale 2 --codec jpeg --data ../shared/data/train/bsd200"""
+    from irc.api import resolve_device
+    from irc.codecs import get_codec
+    from irc.train.crm import CRMTrainConfig, train_crm as run
+
+    with user_errors():
+        if resume:
+            cfg = _resumed_config(CRMTrainConfig, out_dir, time_budget, device, threads)
+        else:
+            _check_new_run(scale, data, out_dir)
+            codec_obj = get_codec(codec)
+            if not codec_obj.lossy:
+                raise IrcError(f"codec {codec_obj.name} is lossless: there is nothing to restore")
+            codec_obj.settings(q_min, False), codec_obj.settings(q_max, False)  # range check
+            if q_min > q_max:
+                raise IrcError("--q-min must not exceed --q-max")
+            base = base or f"irn-x{scale}"
+            if base != "bicubic":
+                from irc.models.registry import get_spec
+
+                if get_spec(base).scale != scale:
+                    raise IrcError(f"--base {base} is not a x{scale} model")
+            cfg = CRMTrainConfig(
+                scale=scale, base=base, codec=codec_obj.name, q_min=q_min, q_max=q_max, nf=nf, gc=gc,
+                blocks=blocks, conditioned=not unconditioned, target=target, data=[str(d) for d in data], out=str(out_dir),
+                crop=crop, batch=batch, iters=iters, lr=lr, warmup=warmup,
+                val_dir=str(val_dir) if val_dir else None, val_images=val_images, val_every=val_every,
+                checkpoint_minutes=checkpoint_minutes, time_budget=time_budget,
+                init_from=str(init_from) if init_from else None, device=resolve_device(device),
+                threads=threads, seed=seed,
+            )
+        ckpt = run(cfg, resume=resume, progress=_show_record)
+        out.print(f"checkpoint: {ckpt}")
+
+
+@train_app.command("export")
+def train_export(
+    checkpoint: Path = typer.Argument(..., help="A run's last.pt."),
+    dest: Path = typer.Argument(..., help="Output .safetensors (model tensors only, fp16)."),
+    force: bool = typer.Option(False, "--force", "-f"),
+):
+    """Export a checkpoint's weights (no optimizer state) as fp16 safetensors."""
+    from irc.train.loop import export_weights
+
+    with user_errors():
+        if dest.exists() and not force:
+            raise IrcError(f"{dest} exists; use --force to overwrite")
+        if not checkpoint.is_file():
+            raise IrcError(f"no such checkpoint: {checkpoint}")
+        export_weights(checkpoint, dest, force=force)
+        out.print(f"{checkpoint} -> {dest}")

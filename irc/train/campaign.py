@@ -1,0 +1,237 @@
+"""The quality campaign: one command that continues training a shipped model, a little
+more each session, and ships the result only when Kodak says it is better.
+
+A campaign run lives in ``<runs>/<model>/`` (git-ignored). Each invocation:
+
+1. resumes that run when it exists; otherwise starts one from the model's newest
+   shipped weights (so a fresh machine loses only the optimizer state);
+2. trains under a time budget with the long-run recipe below (constant learning
+   rate, an EMA of the weights, crops that grow with the step count), stopping
+   cleanly on the budget, on SIGTERM or on Ctrl-C, with a checkpoint;
+3. exports the EMA weights, measures them on every image of the Kodak folder
+   through the real pipeline (PNG lossless, z = 0), and ships them as a new
+   version of the model when they beat the shipped one by ``min_gain`` dB.
+   The older version stays installed, so files written with it keep decoding.
+
+``campaign.json`` in the run folder keeps the history of the invocations
+(steps, seconds, threads, hardware) so CPU-hours add up across sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from irc.errors import IrcError
+
+# The long-run recipe per model: what a campaign run trains with.
+# crop_stages: [from_step, crop, batch]; about the same HR pixels per step at every stage.
+_COMMON = dict(lr=2e-4, warmup=20, schedule="constant", ema=0.998, iters=10**9, grad_clip=1.0,
+               val_every=200, val_images=4, checkpoint_minutes=5.0)
+RECIPES: dict[str, dict] = {
+    "irn-x2": dict(scale=2, crop_stages=[[0, 64, 16], [4000, 96, 7], [8000, 128, 4]]),
+    "irn-x4": dict(scale=4, crop_stages=[[0, 64, 12], [3000, 96, 5], [6000, 128, 3], [10000, 144, 2]]),
+    "irn-e-x4": dict(scale=4, haar_first=True, blocks_per_module=16,
+                     crop_stages=[[0, 64, 12], [3000, 96, 5], [6000, 128, 3], [10000, 144, 2]]),
+    "irn-x8": dict(scale=8, crop_stages=[[0, 64, 12], [3000, 128, 3], [6000, 144, 2]]),
+}
+
+
+def recipe_names() -> list[str]:
+    return sorted(RECIPES)
+
+
+def _hardware() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}"
+
+
+def campaign_config(model: str, run_dir: Path, data: list[str], val_dir: str | None, threads: int,
+                    device: str, budget: float | None, overrides: dict | None = None):
+    """The training config a campaign run of ``model`` uses (the recipe, plus this invocation's options)."""
+    from irc.train.irn import IRNTrainConfig
+
+    if model not in RECIPES:
+        raise IrcError(f"no campaign recipe for {model!r}; one of: {', '.join(recipe_names())}")
+    r = {**_COMMON, **RECIPES[model], **(overrides or {})}
+    crop, batch = r["crop_stages"][0][1], r["crop_stages"][0][2]
+    return IRNTrainConfig(**r, crop=crop, batch=batch, data=list(data), out=str(run_dir),
+                          val_dir=val_dir, threads=threads, device=device, time_budget=budget)
+
+
+def measure(model_key: str, files: list[Path], device: str = "cpu", progress=None) -> dict:
+    """Kodak-style numbers of ``model_key``: the lossless round trip through the real pipeline."""
+    from irc.bench.lossless import round_trip
+
+    return round_trip(model_key, files, device, progress)
+
+
+def _history(run_dir: Path) -> dict:
+    p = run_dir / "campaign.json"
+    return json.loads(p.read_text()) if p.exists() else {"legs": []}
+
+
+def _save_history(run_dir: Path, hist: dict) -> None:
+    tmp = run_dir / "campaign.json.tmp"
+    tmp.write_text(json.dumps(hist, indent=2) + "\n")
+    tmp.replace(run_dir / "campaign.json")
+
+
+def train_leg(model: str, runs: Path, data: list[str], val_dir: str | None, budget: float | None,
+              threads: int = 1, device: str = "cpu", progress=None, overrides: dict | None = None) -> Path:
+    """Resume (or start from the shipped weights) and train for ``budget`` seconds; returns the checkpoint."""
+    import torch
+
+    from irc.models.registry import get_spec
+    from irc.train.irn import train_irn
+
+    run_dir = runs / model
+    resume = (run_dir / "last.pt").exists()
+    cfg = campaign_config(model, run_dir, data, val_dir, threads, device, budget, overrides)
+    hist = _history(run_dir)
+    if not resume:
+        spec = get_spec(model)
+        cfg.init_from = str(spec.weights_path)
+        hist = {"model": model, "started_from": {"version": spec.version, "sha256": spec.sha256(),
+                                                 "kodak": spec.kodak, "training": spec.training}, "legs": []}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _save_history(run_dir, hist)  # where it started from survives a leg that is killed
+    t0 = time.time()
+    step0 = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=False)["step"] if resume else 0
+    ckpt = train_irn(cfg, resume=resume, progress=progress)
+    step1 = torch.load(ckpt, map_location="cpu", weights_only=False)["step"]
+    hist = _history(run_dir)  # as it is now: read again, others may have written it meanwhile
+    hist["legs"].append({"date": time.strftime("%Y-%m-%d %H:%M"), "steps": [step0, step1],
+                         "seconds": round(time.time() - t0, 1), "threads": threads, "device": device,
+                         "hardware": _hardware()})
+    _save_history(run_dir, hist)
+    return ckpt
+
+
+def cpu_hours(run_dir: Path) -> float:
+    """Core-hours of a campaign run: its training seconds up to the last checkpoint (kept in the
+    checkpoint, so a killed leg counts too) x the threads of its latest leg."""
+    import torch
+
+    state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=False)
+    legs = _history(run_dir)["legs"]
+    return state.get("elapsed", 0.0) * max(1, legs[-1]["threads"] if legs else 1) / 3600
+
+
+def pick_weights(ckpt: Path, val_files: list[Path]) -> tuple[str, dict]:
+    """'ema' or 'raw': the checkpoint's weights that validate better (mean Y-PSNR on ``val_files``).
+
+    The EMA is what a long run should export, but while a young run still improves
+    fast the average lags behind the newest weights; this measures instead of assuming.
+    """
+    import torch
+
+    from irc.train.data import load_rgb_uint8
+    from irc.train.irn import IRNTrainConfig, build_model, validate
+    from irc.train.loop import checkpoint_weights
+
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    if "ema" not in state or not val_files:
+        return ("ema" if "ema" in state else "raw"), {}
+    cfg = IRNTrainConfig(**{k: v for k, v in state["config"].items() if k in IRNTrainConfig.__dataclass_fields__})
+    images = [load_rgb_uint8(f) for f in val_files]
+    scores = {}
+    for which in ("ema", "raw"):
+        net = build_model(cfg)
+        net.load_state_dict(checkpoint_weights(ckpt, use_ema=which == "ema"))
+        net.eval()
+        with torch.no_grad():
+            scores[which] = validate(net.channels_last(), images, cfg.scale, torch.device("cpu"))["psnr_y"]
+    return max(scores, key=scores.get), scores
+
+
+def export_and_measure(model: str, runs: Path, kodak: list[Path], device: str = "cpu", progress=None,
+                       val_images: int = 4) -> tuple[Path, dict]:
+    """Export the run's weights (its EMA, unless the raw weights validate better on the first
+    ``val_images`` of ``kodak``) to ``candidate.safetensors`` and measure them on all of ``kodak``."""
+    from irc.models.registry import ModelSpec, get_spec, register
+    from irc.train.loop import export_weights
+
+    run_dir = runs / model
+    ckpt = run_dir / "last.pt"
+    if not ckpt.exists():
+        raise IrcError(f"no campaign run for {model} in {run_dir}: nothing to export")
+    which, scores = pick_weights(ckpt, kodak[:val_images])
+    cand = run_dir / "candidate.safetensors"
+    export_weights(ckpt, cand, force=True, use_ema=which == "ema")
+    spec = get_spec(model)
+    register(ModelSpec(name=f"{model}-candidate", arch=spec.arch, scale=spec.scale, params=spec.params,
+                       weights=str(cand.resolve())))
+    numbers = measure(f"{model}-candidate", kodak, device, progress)
+    return cand, {**numbers, "weights": which, "validation_psnr_y": scores}
+
+
+def ship(model: str, candidate: Path, numbers: dict, runs: Path, registry_file: Path | None = None,
+         training: dict | None = None) -> str:
+    """Install ``candidate`` as the next version of ``model`` (the older versions stay); returns its key.
+
+    ``training``: the training record of weights that did not come from a campaign run in
+    ``runs`` (e.g. a GPU run, benchmarks/gpu_campaign.py); it replaces what would be read from
+    the run's checkpoint and history. ``numbers["command"]``, when given, names the measurement."""
+    import torch
+
+    from irc.models import registry
+
+    reg = Path(registry_file or registry.REGISTRY_FILE)
+    entries = json.loads(reg.read_text())
+    mine = [e for e in entries if e["name"] == model]
+    if not mine:
+        raise IrcError(f"{model} is not in {reg}")
+    newest = max(mine, key=lambda e: e.get("version", 1))
+    version = newest.get("version", 1) + 1
+    dest = reg.parent / "weights" / f"{model}.v{version}.safetensors"
+    if dest.exists():
+        raise IrcError(f"{dest} exists already; refusing to replace shipped weights")
+    entry = {**newest, "version": version, "weights": dest.name, "kodak": {
+        **numbers, "pipeline": "png lossless, z = 0",
+        "command": numbers.get("command", f"irc train campaign {model} (export and measure)")}}
+    entry.pop("key", None)
+    kept = {k: v for k, v in newest.get("training", {}).items() if k in ("data", "params")}
+    if training is not None:
+        entry["training"] = {**kept, **training}
+    else:
+        run_dir = runs / model
+        hist = _history(run_dir)
+        state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=False)
+        base = hist.get("started_from", {})
+        base_iters = base.get("training", {}).get("iterations", 0)
+        cfg = state["config"]
+        entry["training"] = {
+            **kept,
+            "iterations": base_iters + state["step"],
+            "continued_from": f"{model} version {base.get('version', '?')} ({base_iters} iterations)",
+            "campaign_steps": state["step"],
+            "cpu_hours": round(cpu_hours(run_dir), 2),
+            "cpu_hours_total": round(base.get("training", {}).get("cpu_hours_total", 0.0) + cpu_hours(run_dir), 2),
+            "hardware": sorted({leg["hardware"] for leg in hist["legs"]}),
+            "recipe": (f"campaign: Adam {cfg['lr']} constant after a {cfg['warmup']}-step warm-up, EMA {cfg['ema']} "
+                       f"(shipped: the {numbers.get('weights', 'ema')} weights, the better on validation), crop stages {cfg['crop_stages']}, grad clip {cfg['grad_clip']}, z = 0 in the "
+                       "backward pass, lambda = 1 / s^2 / 1"),
+            "run": f"irc train campaign {model}",
+        }
+    shutil.copyfile(candidate, dest.with_suffix(".tmp"))
+    dest.with_suffix(".tmp").replace(dest)
+    entries.insert(entries.index(newest), entry)  # newest first, the older versions after it
+    tmp = reg.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(entries, indent=2) + "\n")
+    tmp.replace(reg)
+    return model
