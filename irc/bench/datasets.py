@@ -60,7 +60,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("IRC_CACHE", Path.home() / ".cache" / "irc"))
 
 
-def filefile_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     """Hex SHA-256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
