@@ -140,6 +140,12 @@ def register(spec: ModelSpec) -> None:
     load_model.cache_clear()
 
 
+def unregister(name: str) -> None:
+    """Remove a model added with :func:`register` (no-op if absent)."""
+    _extra.pop(name, None)
+    load_model.cache_clear()
+
+
 def get_spec(name: str) -> ModelSpec:
     """A model by name (its newest version) or by ``name@version``."""
     models = all_versions()

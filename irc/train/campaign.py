@@ -163,7 +163,7 @@ def export_and_measure(model: str, runs: Path, kodak: list[Path], device: str = 
                        val_images: int = 4) -> tuple[Path, dict]:
     """Export the run's weights (its EMA, unless the raw weights validate better on the first
     ``val_images`` of ``kodak``) to ``candidate.safetensors`` and measure them on all of ``kodak``."""
-    from irc.models.registry import ModelSpec, get_spec, register
+    from irc.models.registry import ModelSpec, get_spec, register, unregister
     from irc.train.loop import export_weights
 
     run_dir = runs / model
@@ -176,7 +176,10 @@ def export_and_measure(model: str, runs: Path, kodak: list[Path], device: str = 
     spec = get_spec(model)
     register(ModelSpec(name=f"{model}-candidate", arch=spec.arch, scale=spec.scale, params=spec.params,
                        weights=str(cand.resolve())))
-    numbers = measure(f"{model}-candidate", kodak, device, progress)
+    try:  # registered only while measured: a run-time model would become the default for its scale
+        numbers = measure(f"{model}-candidate", kodak, device, progress)
+    finally:
+        unregister(f"{model}-candidate")
     return cand, {**numbers, "weights": which, "validation_psnr_y": scores}
 
 
