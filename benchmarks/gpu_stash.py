@@ -25,8 +25,7 @@ LIMIT = 64 * 2**20
 MANIFEST = "manifest.json"
 
 
-def sha256(path: Path) -> str:
-    return file_sha256(path)
+sha256 = file_sha256  # hex SHA-256 of a file, as in the stash manifest
 
 
 def _git(repo: Path, *args: str) -> list[str]:

@@ -97,12 +97,15 @@ def encode(
         outputs.check_outputs(plan, force)
         for _, dest in plan.pairs:
             outputs.check_encode_suffix(dest, get_codec(codec).name, viewable)
-        plan.make_folder()
-        report = batch.Report(as_json, _describe_encode)
-        failed = batch.run(work.encode_file, plan.pairs, force, job, report, jobs=jobs, label="encoding",
-                           verb="encoded", failed=bad)
+        failed = _run(plan, work.encode_file, job, force, jobs, batch.Report(as_json, _describe_encode), "encod", bad)
     if failed:
         raise typer.Exit(1)
+
+
+def _run(plan, worker, job, force: bool, jobs: int, report, stem: str, bad: list) -> list:
+    """Make the output folder, then run ``worker`` over the planned pairs; returns the failures."""
+    plan.make_folder()
+    return batch.run(worker, plan.pairs, force, job, report, jobs=jobs, label=f"{stem}ing", verb=f"{stem}ed", failed=bad)
 
 
 def decode(
@@ -147,10 +150,7 @@ def decode(
             if key not in checked:
                 outputs.check_image_output(dest, *readable[src])
                 checked.add(key)
-        plan.make_folder()
-        report = batch.Report(as_json, _describe_decode)
-        failed = batch.run(work.decode_file, plan.pairs, force, job, report, jobs=jobs, label="decoding",
-                           verb="decoded", failed=bad)
+        failed = _run(plan, work.decode_file, job, force, jobs, batch.Report(as_json, _describe_decode), "decod", bad)
     if failed:
         raise typer.Exit(1)
 
