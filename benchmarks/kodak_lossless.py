@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -35,7 +33,7 @@ def main() -> None:
     args = ap.parse_args()
 
     files = list_images([args.data])[: args.limit or None]
-    names = args.models or [n for n, s in registry.all_models().items() if s.arch == "irn"]
+    names = args.models or [n for n, s in registry.all_models().items() if s.role == "rescaler"]
     images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
     rows = []
     for scale in sorted({registry.get_spec(n).scale for n in names}):

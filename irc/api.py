@@ -1,9 +1,12 @@
 """encode()/decode() in memory: the one place that orders the pipeline steps.
 
-Encode: load -> pad to a multiple of the scale -> IRN forward (tiled) -> round to
-8 bits -> LR codec -> container.  Decode: container (checked) -> LR codec ->
-CRM restore (lossy payloads with a CRM named in the header) -> IRN inverse with
-z = 0 (tiled) -> crop back.
+Encode: load -> pad to a multiple of the scale -> rescaler downscale (tiled) ->
+round to 8 bits -> LR codec -> container.  Decode: container (checked) -> LR codec ->
+CRM restore (lossy payloads with a CRM named in the header) -> rescaler upscale
+(latent z = 0 where the family has one; tiled) -> crop back. Each model is resolved
+once per call (:func:`irc.models.registry.load`) and passed along as that object.
+Scale 1 has no model: the LR is the image. Encode = :func:`plan_encode` -> :func:`lr_of`
+-> codec -> :func:`pack`; irc.ratecontrol runs these steps and decode's :func:`hr_from_lr`.
 
 ``downscale`` and ``upscale`` are the two model passes on arrays; the bench
 calls them directly so it measures exactly what encode and decode do.
@@ -17,9 +20,12 @@ from typing import Callable
 import numpy as np
 
 from irc import container, imageio
+from irc.args import check_tiling as _check_tiling, check_type as _check_type, int_arg as _int_arg
+from irc.args import resolve_device  # irc.api.resolve_device is public
 from irc.errors import IrcError, IrcTypeError
 
-SCALES = (2, 4, 8)
+SCALES = (2, 4, 8)  # the scales of the rescaler models
+ENCODE_SCALES = (1,) + SCALES  # 1: no model, the codec alone
 DEFAULT_TILE = 1024  # HR pixels per tile side; Kodak-size images run in one piece
 DEFAULT_OVERLAP = 64  # HR pixels shared between neighbouring tiles
 
@@ -51,49 +57,54 @@ class EncodeInfo:
         return self.payload_bytes * 8.0 / (self.header.width * self.header.height)
 
 
-def _check_type(name: str, value, types, what: str, optional: bool = False) -> None:
-    """IrcTypeError unless ``value`` is one of ``types`` (bool never counts as int)."""
-    if value is None and optional:
-        return
-    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
-        raise IrcTypeError(f"{name} must be {what}, got {type(value).__name__} {value!r:.40}")
-
-
-def _int_arg(name: str, value, optional: bool = False) -> int | None:
-    import numbers
-
-    _check_type(name, value, (numbers.Integral,), "an integer" + (" or None" if optional else ""), optional)
-    return None if value is None else int(value)
-
-
-def resolve_device(device: str = "cpu") -> str:
-    import torch
-
-    _check_type("device", device, (str,), "a string such as 'cpu', 'cuda' or 'auto'")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise IrcError("--device cuda asked for, but no CUDA GPU is available (use --device cpu)")
-    if device not in ("cpu",) and not device.startswith("cuda") and device != "mps":
-        raise IrcError(f"unknown device {device!r}: use cpu, cuda, cuda:N or auto")
-    if device == "mps" and not torch.backends.mps.is_available():
-        raise IrcError("--device mps asked for, but this machine has no Apple GPU (use --device cpu)")
-    return device
-
-
-def _check_tiling(tile: int, overlap: int, scale: int) -> tuple[int, int]:
-    tile, overlap = _int_arg("tile", tile), _int_arg("overlap", overlap)
-    if tile < 64 or tile % scale:
-        raise IrcError(f"tile must be at least 64 and a multiple of the scale ({scale})")
-    if overlap < 0 or overlap % scale or overlap * 2 >= tile:
-        raise IrcError("overlap must be a multiple of the scale and less than half the tile")
-    return tile // scale, overlap // scale
-
-
 def _progress_total(lr_h: int, lr_w: int, tile: int, overlap: int) -> int:
     from irc.tiling import tile_count
 
     return tile_count(lr_h, lr_w, tile, overlap)
+
+
+@dataclass(frozen=True)
+class EncodePlan:
+    """What an encode will do, every option checked: the codec and its settings, the
+    rescaler (None at scale 1, where the LR is the image) and the CRM the header names."""
+
+    scale: int
+    codec: object  # irc.codecs.Codec
+    settings: object  # irc.codecs.CodecSettings
+    model: object | None  # irc.models.registry.ModelSpec
+    crm: object | None
+
+
+def plan_encode(scale: int | None = 4, codec: str = "jpeg", quality: int | None = None,
+                lossless: bool | None = None, model: str | None = None, crm: str | None = "auto") -> EncodePlan:
+    """Check the options of an encode (no image is read) and resolve the model and CRM."""
+    from irc.codecs import get_codec
+    from irc.models.registry import default_model, get_spec
+
+    scale, quality = _int_arg("scale", scale, optional=True), _int_arg("quality", quality, optional=True)
+    _check_type("codec", codec, (str,), "a codec name")
+    _check_type("lossless", lossless, (bool,), "True, False or None", optional=True)
+    _check_type("model", model, (str,), "a model name or None", optional=True)
+    _check_type("crm", crm, (str,), "'auto', 'none', a model name or None", optional=True)
+    codec_obj = get_codec(codec)
+    settings = codec_obj.settings(quality, lossless)
+    if scale == 1:
+        if model:
+            raise IrcError("scale 1 stores the image itself, with no model: drop the model option (--model)")
+        if crm not in (None, "auto", "none"):
+            raise IrcError("scale 1 stores the image itself, with no model: a CRM (--crm) does not apply")
+        return EncodePlan(1, codec_obj, settings, None, None)
+    if model:
+        spec = get_spec(model)
+        if scale is not None and scale != spec.scale:
+            raise IrcError(f"model {spec.name} is for scale {spec.scale}, not {scale}")
+    else:
+        if scale not in SCALES:
+            raise IrcError(f"unsupported scale {scale}; choose one of {', '.join(map(str, ENCODE_SCALES))}")
+        spec = default_model(scale, codec_obj.name)
+    if spec.role != "rescaler":
+        raise IrcError(f"model {spec.name} is a {spec.arch}, not a rescaler; see `irc models`")
+    return EncodePlan(spec.scale, codec_obj, settings, spec, choose_crm(spec.name, codec_obj.name, settings.lossless, crm))
 
 
 def encode_image(
@@ -109,53 +120,63 @@ def encode_image(
     progress: Callable[[int], Callable[[], None]] | None = None,
     crm: str | None = "auto",
     layout: str = "irc",
+    backend: str = "auto",
+    precision: str = "auto",
 ) -> tuple[bytes, EncodeInfo]:
     """Encode to .irc bytes; also returns what was done. See :func:`encode`."""
-    from irc.codecs import get_codec
-    from irc.models.registry import default_model, get_spec
-
-    scale, quality = _int_arg("scale", scale, optional=True), _int_arg("quality", quality, optional=True)
-    _check_type("codec", codec, (str,), "a codec name")
-    _check_type("lossless", lossless, (bool,), "True, False or None", optional=True)
-    _check_type("model", model, (str,), "a model name or None", optional=True)
-    _check_type("crm", crm, (str,), "'auto', 'none', a model name or None", optional=True)
-    if layout not in container.LAYOUTS:
-        raise IrcError(f"unknown layout {layout!r}; choose one of {', '.join(container.LAYOUTS)}")
+    plan = plan_encode(scale, codec, quality, lossless, model, crm)
+    check_layout(layout, plan.codec.name)
     if progress is not None and not callable(progress):
         raise IrcTypeError("progress must be a callable or None")
-    codec_obj = get_codec(codec)
-    if layout == "viewable" and codec_obj.name not in ("png", "jpeg"):
-        raise IrcError(f"the viewable layout needs the png or jpeg LR codec, not {codec_obj.name}")
-    settings = codec_obj.settings(quality, lossless)
-    if model:
-        spec = get_spec(model)
-        if spec.arch != "irn":
-            raise IrcError(f"model {spec.name} is a {spec.arch}, not a rescaler; see `irc models`")
-        if scale is not None and scale != spec.scale:
-            raise IrcError(f"model {spec.name} is for scale {spec.scale}, not {scale}")
-    else:
-        if scale not in SCALES:
-            raise IrcError(f"unsupported scale {scale}; choose one of {', '.join(map(str, SCALES))}")
-        spec = default_model(scale, codec_obj.name)
-    crm_spec = choose_crm(spec.name, codec_obj.name, settings.lossless, crm)
     device = resolve_device(device)
-    img = imageio.load(image)
-    h, w = img.rgb.shape[:2]
-    _check_tiling(tile, overlap, spec.scale)
-    lr = downscale(img.rgb, spec.key, device, tile, overlap, progress)
-    payload = codec_obj.encode(lr, settings)
+    _check_tiling(tile, overlap, plan.scale)
+    from irc.backends import load_rescaler
 
+    rescaler = load_rescaler(plan.model, device, backend, precision)
+    img = imageio.load(image)
+    lr = lr_of(img.rgb, rescaler, device, tile, overlap, progress)
+    return pack(img, plan, plan.codec.encode(lr, plan.settings), (lr.shape[1], lr.shape[0]), layout,
+                precision=rescaler.precision if rescaler else None)
+
+
+def check_layout(layout: str, codec: str) -> None:
+    if layout not in container.LAYOUTS:
+        raise IrcError(f"unknown layout {layout!r}; choose one of {', '.join(container.LAYOUTS)}")
+    if layout == "viewable" and codec not in ("png", "jpeg"):
+        raise IrcError(f"the viewable layout needs the png or jpeg LR codec, not {codec}")
+
+
+def lr_of(rgb: np.ndarray, model, device: str = "cpu", tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
+          progress=None) -> np.ndarray:
+    """The LR an encode stores: the rescaler ``model``'s downscale, or the image itself (``model`` None: scale 1)."""
+    if model is None:
+        return np.ascontiguousarray(rgb, dtype=np.uint8)
+    from irc.models.registry import load
+
+    return downscale(rgb, load(model, device), device, tile, overlap, progress)
+
+
+def pack(img: imageio.LoadedImage, plan: EncodePlan, payload: bytes, lr_size: tuple[int, int],
+         layout: str = "irc", rate_control: dict | None = None, alpha: bytes | None = None,
+         precision: str | None = None) -> tuple[bytes, EncodeInfo]:
+    """The .irc bytes of an encoded LR (``lr_size`` = width, height) and what was done; ``alpha``:
+    the image's alpha plane already coded (else coded here); ``rate_control``: the header's record;
+    ``precision``: what the rescaler pass ran in (fp32, bf16; None: no model pass)."""
+    h, w = img.rgb.shape[:2]
+    spec, crm_spec = plan.model, plan.crm
     header = container.Header(
-        model=spec.name, weights_sha256=spec.sha256(), scale=spec.scale, codec=codec_obj.name,
-        codec_version=codec_obj.version(), quality=settings.quality, width=w, height=h,
-        mode=img.mode, source_mode=img.source_mode, lr_width=lr.shape[1], lr_height=lr.shape[0],
+        model=spec.name if spec else None, weights_sha256=spec.sha256() if spec else None, scale=plan.scale,
+        codec=plan.codec.name, codec_version=plan.codec.version(), quality=plan.settings.quality, width=w, height=h,
+        mode=img.mode, source_mode=img.source_mode, lr_width=lr_size[0], lr_height=lr_size[1],
         crm=crm_spec.name if crm_spec else None, crm_sha256=crm_spec.sha256() if crm_spec else None,
-        model_version=spec.version, crm_version=crm_spec.version if crm_spec else None,
-        source_bits=img.source_bits,
+        model_version=spec.version if spec else None, crm_version=crm_spec.version if crm_spec else None,
+        source_bits=img.source_bits, rate_control=rate_control, precision=precision,
     )
-    alpha = imageio.encode_alpha(img.alpha) if img.alpha is not None else None
-    data = container.dumps(container.IrcFile(header, payload, img.icc_profile, alpha), layout)
-    return data, EncodeInfo(header, len(payload), len(data), img.notes, len(alpha or b""),
+    if img.alpha is not None and alpha is None:
+        alpha = imageio.encode_alpha(img.alpha)
+    data = container.dumps(container.IrcFile(header, payload, img.icc_profile, alpha if img.alpha is not None else None),
+                           layout)
+    return data, EncodeInfo(header, len(payload), len(data), list(img.notes), len(alpha or b""),
                             len(img.icc_profile or b""))
 
 
@@ -169,7 +190,7 @@ def choose_crm(model: str, codec: str, lossless: bool, crm: str | None = "auto")
     if crm == "auto":
         return default_crm(model, codec)
     spec = get_spec(crm)
-    if spec.arch != "crm":
+    if spec.role != "restore":
         raise IrcError(f"{crm} is not a restore model (CRM); see `irc models`")
     if spec.base != model or codec not in spec.codecs:
         raise IrcError(f"CRM {crm} restores {spec.base} LR stored with {', '.join(spec.codecs)}, "
@@ -177,23 +198,26 @@ def choose_crm(model: str, codec: str, lossless: bool, crm: str | None = "auto")
     return spec
 
 
-def downscale(rgb: np.ndarray, model: str, device: str = "cpu", tile: int = DEFAULT_TILE,
-              overlap: int = DEFAULT_OVERLAP, progress=None) -> np.ndarray:
-    """(H, W, 3) uint8 -> LR (ceil(H/s), ceil(W/s), 3) uint8 with IRN ``model`` (padded, tiled)."""
+def downscale(rgb: np.ndarray, model, device: str = "cpu", tile: int = DEFAULT_TILE,
+              overlap: int = DEFAULT_OVERLAP, progress=None, backend: str = "auto",
+              precision: str = "auto") -> np.ndarray:
+    """(H, W, 3) uint8 -> LR (ceil(H/s), ceil(W/s), 3) uint8 with rescaler ``model`` (a name or
+    a :class:`irc.models.registry.Loaded`; padded, tiled, the tiles blended before rounding).
+    ``backend`` and ``precision`` (:mod:`irc.backends`) apply to a model given by name."""
     import torch
 
-    from irc.models.registry import get_spec, load_model
+    from irc.models.registry import load
     from irc.tiling import pad_to_multiple, run_tiled
 
-    scale = get_spec(model).scale
+    rescaler = load(model, device, role="rescaler", backend=backend, precision=precision)
+    scale, net = rescaler.scale, rescaler.runner
     lr_tile, lr_overlap = _check_tiling(tile, overlap, scale)
-    net = load_model(model, device)
     x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float().div_(255.0)
     x = pad_to_multiple(x, scale)
     lr_h, lr_w = x.shape[2] // scale, x.shape[3] // scale
     on_tile = progress(_progress_total(lr_h, lr_w, lr_tile, lr_overlap)) if progress else None
     with torch.inference_mode():
-        y = run_tiled(lambda t: net(t.to(device))[0], x, lr_h, lr_w, scale, 1,
+        y = run_tiled(lambda t: net.encode_lr(t.to(device)), x, lr_h, lr_w, scale, 1,
                       lr_tile, lr_overlap, on_tile)
     return (y[0].clamp(0, 1) * 255.0).round().byte().permute(1, 2, 0).numpy()
 
@@ -203,37 +227,50 @@ def _crm_quality(quality: int | None) -> float:
     return float(50 if quality is None else quality)
 
 
-def restore(lr: np.ndarray, crm: str, quality: int | None, device: str = "cpu") -> np.ndarray:
-    """Apply CRM ``crm`` to a whole decoded LR (uint8 in and out), conditioned on ``quality``."""
+def restore(lr: np.ndarray, crm, quality: int | None, device: str = "cpu", backend: str = "auto",
+            precision: str = "auto") -> np.ndarray:
+    """Apply CRM ``crm`` (a name or a Loaded one) to a whole decoded LR (uint8 in and out),
+    conditioned on ``quality``."""
     import torch
 
-    from irc.models.registry import load_model
+    from irc.models.registry import load
 
-    net = load_model(crm, device)
+    net = load(crm, device, role="restore", backend=backend, precision=precision).runner
     with torch.inference_mode():
         t = torch.from_numpy(np.array(lr, dtype=np.uint8)).permute(2, 0, 1)[None].float().div_(255.0)
         r = net(t.to(device), _crm_quality(quality)).clamp(0, 1)
     return (r[0].cpu() * 255.0).round().byte().permute(1, 2, 0).numpy()
 
 
-def upscale(lr: np.ndarray, model: str, size: tuple[int, int] | None = None, crm: str | None = None,
+def hr_from_lr(lr: np.ndarray, model, size: tuple[int, int], crm=None, quality: int | None = None,
+               device: str = "cpu", temperature: float = 0.0, seed: int | None = None, tile: int = DEFAULT_TILE,
+               overlap: int = DEFAULT_OVERLAP, progress=None) -> np.ndarray:
+    """A decoded LR -> the decoded RGB: :func:`upscale`, or at scale 1 (``model`` None) the LR itself."""
+    if model is None:
+        return lr
+    return upscale(lr, model, size, crm, quality, device, temperature, seed, tile, overlap, progress)
+
+
+def upscale(lr: np.ndarray, model, size: tuple[int, int] | None = None, crm=None,
             quality: int | None = None, device: str = "cpu", temperature: float = 0.0,
             seed: int | None = None, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
-            progress=None) -> np.ndarray:
+            progress=None, backend: str = "auto", precision: str = "auto") -> np.ndarray:
     """LR (h, w, 3) uint8 -> HR uint8 cropped to ``size`` (width, height).
 
-    With ``crm``, each LR tile is first restored by that CRM (conditioned on
-    ``quality``), then inverted by IRN ``model`` with z = 0 (or z ~ N(0, T^2)).
+    ``model`` and ``crm`` are names or :class:`irc.models.registry.Loaded` models. With
+    ``crm``, each LR tile is first restored by that CRM (conditioned on ``quality``), then
+    upscaled by the rescaler ``model`` (latent z = 0, or z ~ N(0, T^2) where it has one).
+    ``backend`` and ``precision`` (:mod:`irc.backends`) apply to models given by name.
     """
     import torch
 
-    from irc.models.registry import get_spec, load_model
+    from irc.models.registry import load
     from irc.tiling import run_tiled
 
-    scale = get_spec(model).scale
+    rescaler = load(model, device, role="rescaler", backend=backend, precision=precision)
+    scale, net = rescaler.scale, rescaler.runner
     lr_tile, lr_overlap = _check_tiling(tile, overlap, scale)
-    net = load_model(model, device)
-    crm_net = load_model(crm, device) if crm else None
+    crm_net = load(crm, device, role="restore", backend=backend, precision=precision).runner if crm else None
     gen = torch.Generator().manual_seed(0 if seed is None else seed)
     lr_h, lr_w = lr.shape[:2]
     y = torch.from_numpy(np.array(lr, dtype=np.uint8)).permute(2, 0, 1)[None].float().div_(255.0)
@@ -256,12 +293,16 @@ def encode(image, scale: int | None = 4, codec: str = "jpeg", quality: int | Non
            **kwargs) -> bytes:
     """Encode a PIL image, path, encoded image bytes or numpy array to the bytes of an .irc file.
 
-    ``quality`` is the LR codec's quality (codec default if None); ``lossless``
+    ``scale`` 1 stores the image itself with the codec (no model). ``quality`` is the LR
+    codec's quality (codec default if None); ``lossless``
     asks a codec that has both modes for its lossless one. A lossy payload
     records the registered CRM for (model, codec) unless ``crm="none"``.
     ``layout="viewable"`` (png or jpeg codec) writes a file that is also a PNG/JPEG
     of the LR image, which viewers show (docs/FORMAT.md). Also: ``tile``,
-    ``overlap``, ``progress``, ``crm``. Every bad input raises :class:`IrcError`.
+    ``overlap``, ``progress``, ``crm``, ``backend`` (auto, torch, openvino) and
+    ``precision`` (auto, fp32, bf16; see :mod:`irc.backends`). Every bad input raises :class:`IrcError`.
+    For the smallest file that reaches a PSNR, or the best within a size, see
+    :func:`irc.ratecontrol.encode_target`.
     """
     unknown = set(kwargs) - _ENCODE_OPTIONS
     if unknown:
@@ -270,7 +311,7 @@ def encode(image, scale: int | None = 4, codec: str = "jpeg", quality: int | Non
     return encode_image(image, scale, codec, quality, lossless, model, device, **kwargs)[0]
 
 
-_ENCODE_OPTIONS = {"tile", "overlap", "progress", "crm", "layout"}
+_ENCODE_OPTIONS = {"tile", "overlap", "progress", "crm", "layout", "backend", "precision"}
 
 
 def read(data) -> container.IrcFile:
@@ -321,19 +362,22 @@ def decode(
     overlap: int = DEFAULT_OVERLAP,
     progress: Callable[[int], Callable[[], None]] | None = None,
     use_crm: bool = True,
+    backend: str = "auto",
+    precision: str = "auto",
 ):
     """Decode .irc bytes (or a path) to a PIL image of the original size and mode.
 
-    Deterministic by default (z = 0). ``temperature`` > 0 samples z ~ N(0, T^2),
-    seeded by ``seed`` (0 if not given) so a result can be reproduced. The CRM
-    named in the header restores a lossy LR first unless ``use_crm`` is False.
+    Deterministic by default (z = 0) on a given machine and backend. ``temperature`` > 0
+    samples z ~ N(0, T^2), seeded by ``seed`` (0 if not given) so a result can be reproduced.
+    The CRM named in the header restores a lossy LR first unless ``use_crm`` is False.
+    ``backend`` and ``precision``: see :mod:`irc.backends`.
     Every bad input (corrupt file, wrong argument) raises :class:`IrcError`.
     """
     import math
     import numbers
 
     from irc.codecs import get_codec
-    from irc.models.registry import all_versions, for_file
+    from irc.models.registry import all_versions, for_file, load
 
     f = read(data)
     hd = f.header
@@ -344,27 +388,33 @@ def decode(
     _check_type("use_crm", use_crm, (bool,), "True or False")
     if progress is not None and not callable(progress):
         raise IrcTypeError("progress must be a callable or None")
-    spec = for_file(hd.model, hd.model_version, hd.weights_sha256)  # the exact weights, old versions too
-    if spec.arch != "irn":
-        raise IrcError(f"corrupt .irc header: {hd.model} is a {spec.arch}, not a rescaler")
-    if spec.scale != hd.scale:
-        raise IrcError(f"corrupt .irc header: {hd.model} is a x{spec.scale} model, the header says x{hd.scale}")
-    _check_tiling(tile, overlap, spec.scale)
+    spec = None  # scale 1: no model (the header check allows none only there)
+    if hd.model is not None:
+        spec = for_file(hd.model, hd.model_version, hd.weights_sha256)  # the exact weights, old versions too
+        if spec.role != "rescaler":
+            raise IrcError(f"corrupt .irc header: {hd.model} is a {spec.arch}, not a rescaler")
+        if spec.scale != hd.scale:
+            raise IrcError(f"corrupt .irc header: {hd.model} is a x{spec.scale} model, the header says x{hd.scale}")
+    _check_tiling(tile, overlap, hd.scale)
     crm = hd.crm if use_crm and not hd.lossless else None
     if crm:
         if crm not in {s.name for s in all_versions().values()}:
             raise IrcError(f"file asks for restore model {crm}, which is not installed; "
                            "decode with --no-crm, or install the irc version that wrote it")
         crm_spec = for_file(crm, hd.crm_version, hd.crm_sha256)
-        if crm_spec.arch != "crm":
+        if crm_spec.role != "restore":
             raise IrcError(f"corrupt .irc header: {crm} is not a restore model (CRM)")
-        crm = crm_spec.key
     device = resolve_device(device)
+    from irc.backends import load_rescaler
+
+    rescaler = load_rescaler(spec, device, backend, precision)
+    crm_loaded = load(crm_spec, device, backend=backend, precision=precision) if crm else None
     # the cheap checks of untrusted bytes first: the alpha plane, then the LR
     alpha = imageio.decode_alpha(f.alpha, (hd.width, hd.height)) if f.alpha else None
     lr = get_codec(hd.codec).decode(f.payload, (hd.lr_width, hd.lr_height))
     if lr.shape[:2] != (hd.lr_height, hd.lr_width):
         raise IrcError(f"payload is {lr.shape[1]}x{lr.shape[0]}, header says {hd.lr_width}x{hd.lr_height}")
-    rgb = upscale(lr, spec.key, (hd.width, hd.height), crm, hd.quality, device, temperature, seed,
-                  tile, overlap, progress)
+    rgb = hr_from_lr(lr, rescaler, (hd.width, hd.height), crm_loaded, hd.quality, device, temperature, seed, tile,
+                     overlap, progress)
     return imageio.to_pil(np.ascontiguousarray(rgb), alpha, hd.mode, f.icc_profile)
+

@@ -1,4 +1,4 @@
-"""The .irc file format (version 1.2). See docs/FORMAT.md.
+"""The .irc file format (version 1.3). See docs/FORMAT.md.
 
     magic    8 bytes   89 49 52 43 0D 0A 1A 0A   ("\\x89IRC\\r\\n\\x1a\\n")
     version  2 bytes   major, minor
@@ -21,6 +21,7 @@ JPEG segments and takes it out). Viewers show the LR, irc reads the whole file.
 from __future__ import annotations
 
 import json
+import math
 import re
 import struct
 import zlib
@@ -30,18 +31,20 @@ from irc import viewable
 from irc.errors import IrcError, IrcFormatError
 
 MAGIC = b"\x89IRC\r\n\x1a\n"
-# 1.1: crm + crm_sha256 in HEAD; 1.2: model_version, crm_version, source_bits, the viewable layout
-VERSION = (1, 2)
+# 1.1: crm + crm_sha256 in HEAD; 1.2: model_version, crm_version, source_bits, the viewable layout;
+# 1.3: scale 1 (no model: the model keys are null), the optional rate_control object, precision
+VERSION = (1, 3)
 LAYOUTS = ("irc", "viewable")
 MODES = ("RGB", "RGBA", "L", "LA")
-SCALES = (2, 4, 8)
+SCALES = (1, 2, 4, 8)  # 1: the LR is the image itself, stored without a model
+NO_MODEL_KEYS = ("model", "weights_sha256", "model_version", "crm", "crm_sha256", "crm_version")  # null at scale 1
 MAX_PIXELS = 178_956_970  # as irc.imageio.MAX_PIXELS: Pillow's decompression-bomb limit
 
 
 @dataclass
 class Header:
-    model: str  # registry name, e.g. "irn-x4"
-    weights_sha256: str  # first 16 hex digits of the weights file's SHA-256
+    model: str | None  # registry name, e.g. "irn-x4"; None only at scale 1 (no model)
+    weights_sha256: str | None  # first 16 hex digits of the weights file's SHA-256; None only at scale 1
     scale: int
     codec: str
     codec_version: str
@@ -57,6 +60,8 @@ class Header:
     model_version: int | None = None  # registry version of the weights (None: files before 1.2)
     crm_version: int | None = None
     source_bits: int | None = None  # bits per channel of the input (16 for a 48-bit PNG); None: before 1.2
+    rate_control: dict | None = None  # what `irc encode --target-psnr/--max-bytes` promised (1.3); None: not used
+    precision: str | None = None  # "fp32" or "bf16": what the encoder's model pass ran in (1.3); None: unknown/no model
     extra: dict = field(default_factory=dict)
 
     @property
@@ -100,11 +105,30 @@ def _version(v) -> bool:
     return v is None or (_is_int(v) and 1 <= v < 2**31)
 
 
+def _number(v, low: float, inclusive: bool) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and (v >= low if inclusive else v > low))
+
+
+# rate_control keys -> test of a non-null value; every key may be missing or null, unknown ones are ignored
+_RATE_CONTROL = {
+    "target_psnr": lambda v: _number(v, 0, False),
+    "max_bytes": lambda v: _is_int(v) and v >= 1,
+    "max_bpp": lambda v: _number(v, 0, False),
+    "psnr_rgb": lambda v: _number(v, 0, True),  # null: the decode equals the input (infinite PSNR)
+}
+
+
+def _rate_control(v) -> bool:
+    return v is None or (isinstance(v, dict) and all(
+        v.get(k) is None or test(v[k]) for k, test in _RATE_CONTROL.items()))
+
+
 # key -> (required, test, what it must be)
 _SCHEMA = {
-    "model": (True, _text, "a model name"),
-    "weights_sha256": (True, _hex16, "16 lowercase hex digits"),
-    "scale": (True, lambda v: _is_int(v) and v in SCALES, "2, 4 or 8"),
+    "model": (True, lambda v: v is None or _text(v), "a model name (null only at scale 1)"),
+    "weights_sha256": (True, lambda v: v is None or _hex16(v), "16 lowercase hex digits (null only at scale 1)"),
+    "scale": (True, lambda v: _is_int(v) and v in SCALES, "1, 2, 4 or 8"),
     "codec": (True, lambda v: isinstance(v, str) and re.fullmatch(r"[a-z0-9]{1,16}", v) is not None,
               "a codec name"),
     "codec_version": (True, _text, "a string"),
@@ -121,6 +145,9 @@ _SCHEMA = {
     "model_version": (False, _version, "null or an integer >= 1"),
     "crm_version": (False, _version, "null or an integer >= 1"),
     "source_bits": (False, lambda v: v is None or (_is_int(v) and 1 <= v <= 64), "null or an integer 1-64"),
+    "precision": (False, lambda v: v is None or _text(v), "null or a string such as \"fp32\""),
+    "rate_control": (False, _rate_control, ("null or an object whose target_psnr, max_bytes, max_bpp and "
+                                            "psnr_rgb are null or finite numbers (max_bytes an integer >= 1)")),
     "extra": (False, lambda v: isinstance(v, dict), "an object"),
 }
 
@@ -158,6 +185,14 @@ def check_header(raw) -> Header:
     if raw["width"] * raw["height"] > MAX_PIXELS:
         raise _bad(f"image size {raw['width']}x{raw['height']} is above the decompression-bomb limit")
     s = raw["scale"]
+    if s == 1:  # the LR is the image: no model, so no CRM either
+        for key in NO_MODEL_KEYS:
+            if raw.get(key) is not None:
+                raise _bad(f"{key!r} must be null at scale 1 (no model), got {_show(raw[key])}")
+    else:
+        for key in ("model", "weights_sha256"):
+            if raw[key] is None:
+                raise _bad(f"{key!r} must be {_SCHEMA[key][2]}, got null")
     if (raw["lr_width"], raw["lr_height"]) != (-(-raw["width"] // s), -(-raw["height"] // s)):
         raise _bad(f"'lr_width' x 'lr_height' {raw['lr_width']}x{raw['lr_height']} does not match "
                    f"{raw['width']}x{raw['height']} at scale {s}")
@@ -176,6 +211,8 @@ def body(f: IrcFile, lr_chunk: bytes) -> bytes:
     """Magic, version, HEAD, the LR chunk (LRIM, or LREF in the viewable layout), ICCP, ALPH."""
     head = asdict(f.header)
     check_header(head)  # never write a file this reader would refuse
+    if head["rate_control"] is None:
+        del head["rate_control"]  # written only when used, so other files keep their size
     if f.icc_profile and not valid_icc(f.icc_profile):
         raise IrcError("icc_profile is not an ICC profile (no 'acsp' signature)")
     parts = [MAGIC, bytes(VERSION), _chunk(b"HEAD", json.dumps(head, separators=(",", ":")).encode()), lr_chunk]

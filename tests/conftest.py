@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,23 @@ def make_tiny_crm(path: Path, base: str, scale: int, seed: int = 0) -> registry.
 
 
 @pytest.fixture(scope="session", autouse=True)
+def torch_backend_and_private_cache(tmp_path_factory):
+    """The suite runs on the torch backend (`auto` would pick OpenVINO where it is installed;
+    tests/test_backends.py asks for it by name) and caches converted models in a temporary folder."""
+    import os
+
+    saved = {k: os.environ.get(k) for k in ("IRC_BACKEND", "IRC_CACHE_DIR")}
+    os.environ["IRC_BACKEND"] = "torch"
+    os.environ["IRC_CACHE_DIR"] = str(tmp_path_factory.mktemp("irc-cache"))
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session", autouse=True)
 def tiny_models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("weights")
     specs = {s: make_tiny(s, folder / f"tiny-x{s}.safetensors") for s in (2, 4, 8)}
@@ -68,6 +86,32 @@ def photo() -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w]
     base = np.stack([128 + 60 * np.sin(xx / 7.0), 128 + 60 * np.cos(yy / 5.0), (xx + yy) * 1.5], -1)
     return np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def private_registry(tmp_path, monkeypatch):
+    """A copy of the shipped registry (weights linked, not copied) that a test may ship into."""
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for f in registry.WEIGHTS_DIR.glob("*.safetensors"):
+        (weights / f.name).symlink_to(f)
+    reg = tmp_path / "registry.json"
+    shutil.copyfile(registry.REGISTRY_FILE, reg)
+    monkeypatch.setattr(registry, "REGISTRY_FILE", reg)
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", weights)
+    monkeypatch.setattr(registry, "_parsed", None)
+    registry.load_model.cache_clear()
+    yield reg
+    registry.load_model.cache_clear()
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test with one torch thread (the trainers' --threads 1 sets it process-wide); restore it after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def run_cli(*args):

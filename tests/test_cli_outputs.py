@@ -195,7 +195,9 @@ def test_help_shows_defaults_and_quality_ranges():
     from irc.codecs import CODEC_NAMES, get_codec
 
     text = flat(run("encode", "--help").output)
-    assert "Downscale factor: 2, 4 or 8. [default: (4, or the --model's)]" in text
+    assert ("Downscale factor: 2, 4 or 8; 1 stores the image itself with the codec (no model). "
+            "[default: (4, or the --model's; searched with rate control)]") in text
+    assert "[default: (jpeg; auto with rate control)]" in text
     for name in CODEC_NAMES:
         c = get_codec(name)
         lo, hi = c.quality_range

@@ -38,6 +38,8 @@ GOLDEN = {
     ("irn-x8", "kodim23"): 29.627,
     ("irn-x2-noise", "kodim03"): 40.181,
     ("irn-x2-noise", "kodim23"): 43.418,
+    ("fgrn-x2", "kodim03"): 41.436,  # FGRN, version 1 (2026-11-25)
+    ("fgrn-x2", "kodim23"): 45.064,
 }
 # JPEG q40 at x2 with each model's own CRM, if any: (model, image) -> (CRM, RGB PSNR, file bytes)
 # (file bytes: format 1.2 headers are 50-53 bytes longer: model_version, crm_version, source_bits)
@@ -46,6 +48,8 @@ LOSSY_GOLDEN = {
     ("irn-x2", "kodim23"): ("crm-x2-jpeg", 29.733, 2024),
     ("irn-x2-jpeg", "kodim03"): (None, 28.757, 2205),
     ("irn-x2-jpeg", "kodim23"): (None, 30.472, 2106),
+    ("fgrn-x2", "kodim03"): (None, 27.856, 2195),  # no CRM of its own yet
+    ("fgrn-x2", "kodim23"): (None, 29.588, 2075),
 }
 TOLERANCE_DB = 0.05
 
@@ -56,7 +60,7 @@ def crop(name):
 
 
 def test_registry_entries_are_complete():
-    assert {e["name"] for e in SHIPPED} >= {"irn-x2", "irn-x4", "irn-x8", "irn-e-x4"}
+    assert {e["name"] for e in SHIPPED} >= {"irn-x2", "irn-x4", "irn-x8", "irn-e-x4", "fgrn-x2"}
     versions = [s for s in registry.all_versions().values() if s.name in {e["name"] for e in SHIPPED}]
     assert len(versions) == len(SHIPPED)  # every version of every model is installed and reachable
     for spec in versions:
@@ -64,7 +68,7 @@ def test_registry_entries_are_complete():
         assert len(spec.sha256()) == 16
         for key in ("data", "iterations", "hardware", "params"):
             assert key in spec.training, (spec.key, key)
-        if spec.arch == "crm":  # restores the LR of a shipped model (or bicubic), measured on Kodak
+        if spec.role == "restore":  # restores the LR of a shipped model (or bicubic), measured on Kodak
             assert spec.base == "bicubic" or registry.get_spec(spec.base).scale == spec.scale
             assert spec.codecs and "mean_gain_db" in spec.kodak
         else:
@@ -120,7 +124,7 @@ def test_models_command_lists_shipped_numbers():
             newest[e["name"]] = e
     for e in newest.values():
         assert e["name"] in r.output
-        if e["arch"] == "irn":
+        if e["arch"] != "crm":  # a rescaler (irn, fgrn): its Kodak Y-PSNR
             assert f"{e['kodak']['psnr_y']:.2f}" in r.output
         else:
             assert f"{e['kodak']['mean_gain_db']:+.2f}" in r.output

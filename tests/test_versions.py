@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,23 +28,6 @@ def test_files_of_earlier_releases_decode(name):
     assert out.shape == expected.shape == src.shape
     assert np.abs(out - expected).max() <= 2  # float rounding on another CPU, nothing more
     assert psnr_rgb(src, out.astype(np.uint8)) == pytest.approx(GOLDEN[name]["psnr_rgb"], abs=0.05)
-
-
-@pytest.fixture
-def private_registry(tmp_path, monkeypatch):
-    """A copy of the shipped registry (weights linked, not copied) that a test may ship into."""
-    weights = tmp_path / "weights"
-    weights.mkdir()
-    for f in registry.WEIGHTS_DIR.glob("*.safetensors"):
-        (weights / f.name).symlink_to(f)
-    reg = tmp_path / "registry.json"
-    shutil.copyfile(registry.REGISTRY_FILE, reg)
-    monkeypatch.setattr(registry, "REGISTRY_FILE", reg)
-    monkeypatch.setattr(registry, "WEIGHTS_DIR", weights)
-    monkeypatch.setattr(registry, "_parsed", None)
-    registry.load_model.cache_clear()
-    yield reg
-    registry.load_model.cache_clear()
 
 
 def _perturbed_copy(src: Path, dest: Path) -> None:

@@ -263,9 +263,9 @@ class Bench:
         for codec in LOSSLESS_CODECS if plan.storage_scales else ():
             self._run(f"{CODEC_LABEL[codec]} lossless", [lambda i=i, c=codec: self.codec_alone(i, c, None) for i in n])
         for s in plan.storage_scales:
-            model = default_model(s, "png").name
+            models = [default_model(s, "png").name, *(m for m in plan.extra_models if get_spec(m).scale == s)]
             for codec in LOSSLESS_CODECS:
-                for m in (None, model):
+                for m in (None, *dict.fromkeys(models)):
                     self._run(rescaled_label(s, codec, m, None),
                               [lambda i=i, c=codec, m=m: self.rescaled(i, s, c, None, m, None) for i in n])
         self._match_jpeg()
@@ -334,16 +334,19 @@ _VERSIONS: dict[str, str] = {}
 
 
 def rescaled_label(scale: int, codec: str, model: str | None, crm: str | None) -> str:
-    """Curve name: "Bicubic x2 + JPEG", "IRN x2 + JPEG + CRM", or the model's name for an IRN
-    other than the scale's general one ("IRN x2 (irn-x2-jpeg) + JPEG + CRM")."""
-    from irc.models.registry import default_model
+    """Curve name: "Bicubic x2 + JPEG", "IRN x2 + JPEG + CRM", "FGRN x2 + PNG" (the family in
+    capitals), with the model's name added for one other than the scale's general model
+    ("IRN x2 (irn-x2-jpeg) + JPEG + CRM")."""
+    from irc.models.registry import default_model, get_spec
 
     if model is None:
         rescaler = f"Bicubic x{scale}"
-    elif model == default_model(scale, "*").name:
-        rescaler = f"IRN x{scale}"
     else:
-        rescaler = f"IRN x{scale} ({model})"
+        spec = get_spec(model)
+        family = spec.arch.upper()
+        general = model == default_model(scale, "*").name or (
+            spec.arch != default_model(scale, "*").arch and spec.key == f"{spec.arch}-x{scale}")
+        rescaler = f"{family} x{scale}" if general else f"{family} x{scale} ({model})"
     return f"{rescaler} + {CODEC_LABEL[codec]}" + (" + CRM" if crm else "")
 
 

@@ -21,6 +21,8 @@ def bench(
     qualities: str = typer.Option("", "--qualities", help="LR qualities of the rescaled curves, e.g. 10,30,70.", show_default="per codec"),
     full: bool = typer.Option(False, "--full", help="8 qualities per rescaled curve and the IRN-without-CRM ablation (slow)."),
     quick: bool = typer.Option(False, "--quick", help="3 images, 256 px centre crops, 2 qualities: a smoke test (< 2 min)."),
+    models: str = typer.Option("auto", "--models", help="More rescalers beside each scale's default, comma-separated "
+                               "(storage rows and R-D curves); auto: one of every other shipped family; none."),
     limit: int = typer.Option(0, "--limit", help="First N images only."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
 ):
@@ -32,7 +34,7 @@ def bench(
 
     from irc.api import SCALES, resolve_device
     from irc.bench import datasets, engine, report
-    from irc.models.registry import all_models
+    from irc.models.registry import all_models, get_spec
 
     def ints(text: str, what: str) -> list[int]:
         try:
@@ -41,7 +43,7 @@ def bench(
             raise IrcError(f"{what} takes comma-separated integers, got {text!r}") from None
 
     with user_errors():
-        shipped = sorted({m.scale for m in all_models().values() if m.arch == "irn" and m.weights_path.exists()})
+        shipped = sorted({m.scale for m in all_models().values() if m.role == "rescaler" and m.weights_path.exists()})
         storage = ints(scales, "--scales") or shipped
         rd = ints(rd_scales, "--rd-scales")
         for s in storage + rd:
@@ -50,11 +52,16 @@ def bench(
         rd_codecs = engine.check_codecs([c.strip() for c in codecs.split(",") if c.strip()])
         table = engine.QUICK_QUALITIES if quick else engine.FULL_RESCALED_QUALITIES if full else engine.RESCALED_QUALITIES
         custom = ints(qualities, "--qualities")
+        extra = other_families(storage + rd) if models == "auto" else [] if models == "none" else [
+            get_spec(m.strip()).key for m in models.split(",") if m.strip()]
+        for m in extra:
+            if get_spec(m).role != "rescaler":
+                raise IrcError(f"--models: {m} is not a rescaler")
         plan = engine.Plan(
             storage_scales=storage, rd_scales=rd, rd_codecs=rd_codecs,
             codec_qualities={c: (engine.CODEC_QUALITIES[c][::2] if quick else engine.CODEC_QUALITIES[c]) for c in rd_codecs},
             rescaled_qualities={c: custom or table[c] for c in rd_codecs},
-            ablations=full, crop=256 if quick else 0,
+            ablations=full, crop=256 if quick else 0, extra_models=extra,
         )
         ds = datasets.resolve(dataset, data)
         if quick:
@@ -76,3 +83,19 @@ def bench(
         report.print_tables(summary, out)
         out.print(f"{len(res.images)} images from {ds.source} in {res.seconds:.0f} s; wrote {out_dir}/bench.json, "
                   f"results/*.json, per_image.csv, storage.md, rd_x*.png/svg", highlight=False, soft_wrap=True)
+
+
+def other_families(scales: list[int]) -> list[str]:
+    """Per scale, the newest general model of every shipped rescaler family other than the
+    default model's (e.g. fgrn-x2 beside irn-x2): what `irc bench` compares by default."""
+    from irc.models.registry import all_models, default_model
+
+    picked = []
+    for s in sorted(set(scales)):
+        default = default_model(s, "png")
+        seen = {default.arch}
+        for m in all_models().values():
+            if m.role == "rescaler" and m.scale == s and m.arch not in seen and m.weights_path.exists():
+                seen.add(m.arch)
+                picked.append(m.key)
+    return picked

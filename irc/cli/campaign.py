@@ -14,7 +14,7 @@ from irc.errors import IrcError
 
 @train_app.command("campaign")
 def train_campaign(
-    model: str = typer.Argument(..., help="The shipped model to improve: irn-x2, irn-x4, irn-e-x4 or irn-x8."),
+    model: str = typer.Argument(..., help="The shipped model to improve: irn-x2, irn-x4, irn-e-x4, irn-x8, fgrn-x2 or fgrn-x4 (once shipped)."),
     data: list[Path] = typer.Option([], "--data", help="Training image folder (repeatable); never the benchmark set."),
     kodak: Optional[Path] = typer.Option(None, "--kodak", help="Folder measured at the end (all of it), e.g. ../shared/data/kodak; "
                                          "its first 4 images also validate during training."),
@@ -25,6 +25,8 @@ def train_campaign(
     min_gain: float = typer.Option(0.2, "--min-gain", help="Ship only when Kodak Y-PSNR rises by at least this (dB)."),
     train: bool = typer.Option(True, "--train/--no-train", help="--no-train: only export, measure and (maybe) ship."),
     ship: bool = typer.Option(True, "--ship/--no-ship", help="--no-ship: measure and report, install nothing."),
+    adopt: Optional[Path] = typer.Option(None, "--adopt", help="Start MODEL's campaign run from this training run "
+                                         "(copied), e.g. a new family's from-scratch run; it ships as version 1."),
 ):
     """Continue training MODEL under a time budget, then export its EMA weights, measure every
     image of --kodak through the real pipeline and ship them as a new version if they are better.
@@ -35,7 +37,7 @@ def train_campaign(
     export and measurement run as usual. A second Ctrl-C aborts.
     """
     from irc.api import resolve_device
-    from irc.models.registry import get_spec
+    from irc.models.registry import all_models, get_spec
     from irc.train import campaign
     from irc.train.data import list_images
 
@@ -48,7 +50,12 @@ def train_campaign(
         if not files:
             raise IrcError(f"no images in {kodak}")
         device = resolve_device(device)
-        before = get_spec(model)
+        if adopt is not None:
+            run_dir = campaign.adopt(model, adopt, runs)
+            out.print(f"adopted {adopt} as the campaign run {run_dir}", highlight=False)
+        before = all_models().get(model)  # None: nothing shipped yet, this would be version 1
+        if before is None and not (runs / model / "last.pt").exists():
+            raise IrcError(f"{model} has no shipped weights to start from: give --adopt RUN (a training run of its family)")
         if train:
             if not data and not (runs / model / "last.pt").exists():
                 raise IrcError("give at least one --data folder of training images")
@@ -62,16 +69,19 @@ def train_campaign(
         out.print(f"choosing EMA or raw weights on {min(4, len(files))} images, then measuring on all "
                   f"{len(files)} images of {kodak} ...", highlight=False)
         cand, numbers = campaign.export_and_measure(model, runs, files, device)
-        old = before.kodak.get("psnr_y")
-        out.print(f"{model} v{before.version} (shipped): Y-PSNR {old} dB, RGB {before.kodak.get('psnr_rgb')} dB "
-                  f"on {before.kodak.get('images')} images", highlight=False)
+        old = before.kodak.get("psnr_y") if before else None
+        if before:
+            out.print(f"{model} v{before.version} (shipped): Y-PSNR {old} dB, RGB {before.kodak.get('psnr_rgb')} dB "
+                      f"on {before.kodak.get('images')} images", highlight=False)
+        else:
+            out.print(f"{model}: nothing shipped yet", highlight=False)
         out.print(f"validation Y-PSNR {numbers['validation_psnr_y']}: exporting the {numbers['weights']} weights",
                   highlight=False)
         out.print(f"campaign weights: Y-PSNR {numbers['psnr_y']} dB, RGB {numbers['psnr_rgb']} dB on "
                   f"{numbers['images']} images ({campaign.cpu_hours(runs / model):.2f} CPU-hours so far)",
                   highlight=False)
         gain = numbers["psnr_y"] - old if old is not None else float("inf")
-        if len(files) != before.kodak.get("images"):
+        if before and len(files) != before.kodak.get("images"):
             out.print("not shipped: measured on another number of images than the shipped numbers", highlight=False)
         elif gain < min_gain:
             out.print(f"not shipped: {gain:+.3f} dB is below --min-gain {min_gain} dB", highlight=False)
@@ -80,5 +90,6 @@ def train_campaign(
         else:
             campaign.ship(model, cand, numbers, runs)
             after = get_spec(model)
-            out.print(f"shipped {model} v{after.version} ({gain:+.3f} dB): {after.weights_path.name}; "
-                      f"v{before.version} stays installed as {model}@{before.version}", highlight=False)
+            kept = f"; v{before.version} stays installed as {model}@{before.version}" if before else " (its first version)"
+            out.print(f"shipped {model} v{after.version}" + (f" ({gain:+.3f} dB)" if before else "")
+                      + f": {after.weights_path.name}{kept}", highlight=False)

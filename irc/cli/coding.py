@@ -49,15 +49,34 @@ def _check_jobs(jobs: int) -> None:
 
 def _describe_encode(r: dict) -> str:
     q = "lossless" if r["lossless"] else f"q{r['quality']}"
+    model = f"model {r['model']}" + (f" + {r['crm']}" if r["crm"] else "") if r["model"] else "no model"
+    if "rate_control" in r:
+        return _describe_search(r, q, model)
     return (f"{r['input']} {r['width']}x{r['height']} -> {r['output']}: {r['bytes_out']:,} bytes, {r['bpp']:.3f} bpp "
             f"(LR payload {r['payload_bytes']:,} B, {r['payload_bpp']:.3f} bpp), LR {r['lr_width']}x{r['lr_height']} "
-            f"{r['codec']} {q}, model {r['model']}" + (f" + {r['crm']}" if r["crm"] else ""))
+            f"{r['codec']} {q}, {model}")
+
+
+def _describe_search(r: dict, q: str, model: str) -> str:
+    rc = r["rate_control"]
+    psnr = "exact (infinite)" if rc["psnr_rgb"] is None else f"{rc['psnr_rgb']:.2f} dB"
+    asked = [f"target {rc['target_psnr']:g} dB" + ("" if rc["target_reached"] in (True, None) else " not reached")
+             if rc["target_psnr"] is not None else "",
+             f"max {rc['max_bytes']:,} bytes" if rc["max_bytes"] is not None else ""]
+    return (f"{r['input']} {r['width']}x{r['height']} -> {r['output']}: chose scale {r['scale']}, {r['codec']} {q} "
+            f"({model}): RGB PSNR {psnr}, {r['bytes_out']:,} bytes, {r['bpp']:.3f} bpp "
+            f"({'; '.join(a for a in asked if a)}; {rc['candidates']} candidates measured, "
+            f"{rc['model_passes']} model passes, {rc['seconds']:.1f} s)")
 
 
 def _describe_decode(r: dict) -> str:
     return f"{r['input']} -> {r['output']}: {r['width']}x{r['height']} {r['mode']}, {r['bytes_out']:,} bytes"
 
 
+BACKEND_HELP = ("Inference backend: auto (OpenVINO on the CPU where it is installed, else PyTorch), "
+                "torch or openvino (pip install 'irc\\[openvino]').")
+PRECISION_HELP = ("auto (bf16 only where the CPU has it natively and the model measured within 0.02 dB), "
+                  "fp32 or bf16. An encode records what ran in the header.")
 OUTPUT_HELP = ("Output file for one input; a folder for several (made if missing). "
                "Default: beside each input, {what}.")
 
@@ -65,8 +84,10 @@ OUTPUT_HELP = ("Output file for one input; a folder for several (made if missing
 def encode(
     inputs: list[Path] = typer.Argument(..., metavar="INPUT", help="Images to encode (PNG, JPEG, TIFF, WebP, ...); several at once, e.g. *.png."),
     output: Optional[str] = typer.Option(None, "-o", "--output", metavar="PATH", help=OUTPUT_HELP.format(what="INPUT with suffix .irc")),
-    scale: Optional[int] = typer.Option(None, "-s", "--scale", help="Downscale factor: 2, 4 or 8.", show_default="4, or the --model's"),
-    codec: str = typer.Option("jpeg", "--codec", "-c", help="LR codec: png, jxl, jpeg, webp, avif."),
+    scale: Optional[int] = typer.Option(None, "-s", "--scale", help="Downscale factor: 2, 4 or 8; 1 stores the image itself with the codec (no model).",
+                                        show_default="4, or the --model's; searched with rate control"),
+    codec: Optional[str] = typer.Option(None, "--codec", "-c", help="LR codec: png, jxl, jpeg, webp, avif. With rate control also a comma list (avif,webp) or auto (avif, webp, jpeg, jxl).",
+                                        show_default="jpeg; auto with rate control"),
     quality: Optional[int] = typer.Option(None, "-q", "--quality", help=quality_help(), show_default=False),
     lossless: bool = typer.Option(False, "--lossless", help="Lossless LR (webp, avif, jxl; png always is)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Registry name (see `irc models`)."),
@@ -77,26 +98,33 @@ def encode(
     jobs: int = typer.Option(1, "--jobs", "-j", help="Files encoded at once, in worker processes sharing the CPU cores."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per file on stdout (JSON lines), nothing else there."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace existing outputs (only the names this run would write)."),
+    target_psnr: Optional[float] = typer.Option(None, "--target-psnr", metavar="DB", help="Rate control: the smallest file whose decode reaches this RGB PSNR; searches scale, codec and quality.", rich_help_panel="Rate control"),
+    max_bytes: Optional[int] = typer.Option(None, "--max-bytes", metavar="N", help="Rate control: the best RGB PSNR in at most N bytes (the whole .irc file); with --target-psnr a hard limit.", rich_help_panel="Rate control"),
+    max_bpp: Optional[float] = typer.Option(None, "--max-bpp", metavar="B", help="As --max-bytes, in bits per original pixel (whole file x 8 / pixels).", rich_help_panel="Rate control"),
+    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP, rich_help_panel="Inference"),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP, rich_help_panel="Inference"),
 ):
     """Encode images to .irc.
 
     Example: irc encode photo.png -s 4 --codec jpeg -q 40
 
     Many files: irc encode *.png -o out/ --jobs 2
+
+    Rate control: irc encode photo.png --target-psnr 32 (or --max-bytes 20000)
     """
     with user_errors():
-        from irc.codecs import get_codec
-
-        if scale is None and model is None:
+        rc = target_psnr is not None or max_bytes is not None or max_bpp is not None
+        if scale is None and model is None and not rc:
             scale = 4
-        job = work.EncodeJob(scale, codec, quality, lossless or None, model, device, crm, tile, viewable)
-        work.check_encode(job)
+        job = work.EncodeJob(scale, codec or ("auto" if rc else "jpeg"), quality, lossless or None, model, device, crm,
+                             tile, viewable, target_psnr, max_bytes, max_bpp, backend=backend, precision=precision)
+        codecs = work.check_encode(job)
         _check_jobs(jobs)
         good, bad = _inputs(inputs, "*.png")
         plan = outputs.plan(good, output, outputs.encode_name, given=len(inputs))
         outputs.check_outputs(plan, force)
         for _, dest in plan.pairs:
-            outputs.check_encode_suffix(dest, get_codec(codec).name, viewable)
+            outputs.check_encode_suffix(dest, codecs[0] if len(codecs) == 1 else "", viewable)
         failed = _run(plan, work.encode_file, job, force, jobs, batch.Report(as_json, _describe_encode), "encod", bad)
     if failed:
         raise typer.Exit(1)
@@ -121,6 +149,8 @@ def decode(
     jobs: int = typer.Option(1, "--jobs", "-j", help="Files decoded at once, in worker processes sharing the CPU cores."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per file on stdout (JSON lines), nothing else there."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace existing outputs (only the names this run would write)."),
+    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP, rich_help_panel="Inference"),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP, rich_help_panel="Inference"),
 ):
     """Decode .irc files to images of the original size.
 
@@ -131,7 +161,7 @@ def decode(
     from irc import api
 
     with user_errors():
-        job = work.DecodeJob(device, temperature, seed, not no_crm, tile)
+        job = work.DecodeJob(device, temperature, seed, not no_crm, tile, backend=backend, precision=precision)
         work.check_decode(job)
         _check_jobs(jobs)
         good, bad = _inputs(inputs, "*.irc")

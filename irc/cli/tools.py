@@ -39,8 +39,22 @@ def info(
 
         table = Table(show_header=False, box=None)
         for k, v in record.items():
-            table.add_row(k, str(v))
+            table.add_row(k, _shown(k, v, h.scale))
         out.print(table)
+
+
+def _shown(key: str, value, scale: int) -> str:
+    """A header value for the table: scale 1's missing model and the rate-control record in words."""
+    if key == "model" and value is None and scale == 1:
+        return "none (scale 1: the stored image is the image)"
+    if key == "rate_control" and value:
+        parts = [f"target {value['target_psnr']:g} dB" if value.get("target_psnr") is not None else "",
+                 f"max {value['max_bytes']:,} bytes" if value.get("max_bytes") is not None else "",
+                 f"max {value['max_bpp']:g} bpp" if value.get("max_bpp") is not None else "",
+                 "measured RGB PSNR " + ("exact (infinite)" if value.get("psnr_rgb") is None
+                                         else f"{value['psnr_rgb']:.4f} dB")]
+        return "; ".join(p for p in parts if p)
+    return str(value)
 
 
 def models(as_json: bool = typer.Option(False, "--json", help="Print the registry as JSON.")):
@@ -62,7 +76,7 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print the registr
         table.add_column(col, no_wrap=col not in ("used for", "trained"))
     for s in specs.values():
         k, t = s.kodak, s.training
-        if s.arch == "crm":  # a restore model: its measured gain over decoding without it
+        if s.role == "restore":  # a restore model: its measured gain over decoding without it
             y, rgb = "-", f"{k['mean_gain_db']:+.2f}" if "mean_gain_db" in k else "-"
             use = f"{s.base} {'/'.join(s.codecs)}"
         else:

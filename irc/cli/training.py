@@ -14,6 +14,10 @@ from irc.errors import IrcError
 train_app = typer.Typer(help="Train the networks (resumable, time-budgeted).", no_args_is_help=True)
 
 
+PRECISION_HELP = "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, or bf16 (fp32 master weights)."
+EMA_HELP = "Decay of an exponential moving average of the weights, exported when on (0: off; e.g. 0.998)."
+
+
 @train_app.command("irn")
 def train_irn(
     scale: int = typer.Option(2, "--scale", "-s", help="2, 4 or 8."),
@@ -25,7 +29,7 @@ def train_irn(
     batch: int = typer.Option(16, "--batch"),
     lr: float = typer.Option(5e-4, "--lr"),
     warmup: int = typer.Option(50, "--warmup"),
-    schedule: str = typer.Option("cosine", "--schedule", help="cosine, or step (halve every iters/5)."),
+    schedule: str = typer.Option("cosine", "--schedule", help="cosine, step (halve every iters/5) or constant."),
     z_mode: str = typer.Option("zero", "--z", help="zero (z = 0 in the backward pass) or sample."),
     grad_clip: float = typer.Option(1.0, "--grad-clip", help="Gradient-norm clip (0: off)."),
     lr_degrade: str = typer.Option("none", "--lr-degrade", help="none, noise, or a codec (jpeg, webp, ...) in the loop (straight-through)."),
@@ -41,11 +45,12 @@ def train_irn(
     device: str = typer.Option("cpu", "--device"),
     threads: int = typer.Option(0, "--threads", help="CPU threads (0: all cores)."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the loss (CUDA)."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    ema: float = typer.Option(0.0, "--ema", help=EMA_HELP),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly (its saved config)."),
 ):
     """Train IRN. Example: irc train irn --scale 2 --data ../shared/data/train --val-dir ../shared/data/kodak"""
-    from irc.api import resolve_device
     from irc.train.irn import IRNTrainConfig, train_irn as run
 
     with user_errors():
@@ -53,35 +58,122 @@ def train_irn(
             cfg = _resumed_config(IRNTrainConfig, out_dir, time_budget, device, threads)
         else:
             _check_new_run(scale, data, out_dir)
-            if z_mode not in ("zero", "sample") or schedule not in ("cosine", "step"):
-                raise IrcError("--z must be zero or sample; --schedule cosine or step")
+            if z_mode not in ("zero", "sample"):
+                raise IrcError("--z must be zero or sample")
             if arch not in ("irn", "irn-e"):
                 raise IrcError(f"unknown arch {arch!r}: irn or irn-e")
             if lambda_rate < 0:
                 raise IrcError(f"--lambda-rate must be >= 0, got {lambda_rate}")
-            try:
-                q_lo, q_hi = (int(v) for v in degrade_q.split(","))
-            except ValueError:
-                raise IrcError(f"--degrade-q takes LOW,HIGH, got {degrade_q!r}") from None
-            if lr_degrade not in ("none", "noise"):
-                from irc.codecs import get_codec
-
-                codec_obj = get_codec(lr_degrade)
-                codec_obj.settings(q_lo, False), codec_obj.settings(q_hi, False)  # range check
-                lr_degrade = codec_obj.name
             cfg = IRNTrainConfig(
-                scale=scale, data=[str(d) for d in data], out=str(out_dir), crop=crop, batch=batch, iters=iters,
-                lr=lr, warmup=warmup, schedule=schedule, z_mode=z_mode, grad_clip=grad_clip, val_dir=str(val_dir) if val_dir else None,
-                val_images=val_images, val_every=val_every, checkpoint_minutes=checkpoint_minutes,
-                time_budget=time_budget, init_from=str(init_from) if init_from else None,
-                device=resolve_device(device), threads=threads, compile=compile, seed=seed,
-                haar_first=arch == "irn-e", blocks_per_module=16 if arch == "irn-e" else 8,
-                lr_degrade=lr_degrade, degrade_q_min=q_lo, degrade_q_max=q_hi, noise_std=noise_std,
+                scale=scale, z_mode=z_mode, haar_first=arch == "irn-e", blocks_per_module=16 if arch == "irn-e" else 8,
                 lambda_rate=lambda_rate,
+                **_common_options(data, out_dir, crop, batch, iters, lr, warmup, schedule, grad_clip, val_dir,
+                                  val_images, val_every, checkpoint_minutes, time_budget, init_from, device,
+                                  threads, seed, precision, ema),
+                **_degrade_options(lr_degrade, degrade_q, noise_std), compile=compile,
             )
 
         ckpt = run(cfg, resume=resume, progress=_show_record)
         out.print(f"checkpoint: {ckpt}")
+
+
+@train_app.command("fgrn")
+def train_fgrn(
+    scale: int = typer.Option(2, "--scale", "-s", help="2 or 4 (paper sizes), or 8."),
+    data: list[Path] = typer.Option([], "--data", help="Training image folder (repeatable); any folder of images."),
+    out_dir: Path = typer.Option(Path("runs/fgrn"), "--out", help="Run folder: checkpoint, log.jsonl, config."),
+    nf: Optional[int] = typer.Option(None, "--nf", help="Features (default: the paper-size model of the scale)."),
+    down_blocks: Optional[int] = typer.Option(None, "--down-blocks", help="ResBlocks of the downscaler G_d."),
+    up_blocks: Optional[int] = typer.Option(None, "--up-blocks", help="ResBlocks of the upscaler G_u."),
+    flow_cells: Optional[int] = typer.Option(None, "--flow-cells", help="Invertible cells of the flow F."),
+    gamma: float = typer.Option(1e-3, "--gamma", help="Weight of F's log-determinant in the guide loss (paper: 1e-3)."),
+    recon_path: str = typer.Option("paper", "--recon-path", help="paper: G_u(Q(G_d(x))); lr: through F, the rounded LR and F^-1 (forced by --lr-degrade)."),
+    iters: int = typer.Option(2000, "--iters"),
+    crop: int = typer.Option(64, "--crop", help="HR crop side."),
+    batch: int = typer.Option(16, "--batch"),
+    lr: float = typer.Option(3e-4, "--lr", help="Peak learning rate (paper: 3e-4)."),
+    warmup: int = typer.Option(50, "--warmup"),
+    schedule: str = typer.Option("cosine", "--schedule", help="cosine, step (halve every iters/5) or constant."),
+    grad_clip: float = typer.Option(1.0, "--grad-clip", help="Gradient-norm clip (0: off)."),
+    lr_degrade: str = typer.Option("none", "--lr-degrade", help="none, noise, or a codec (jpeg, webp, ...) in the loop (straight-through)."),
+    degrade_q: str = typer.Option("10,90", "--degrade-q", help="Codec quality range drawn for --lr-degrade CODEC."),
+    noise_std: float = typer.Option(0.02, "--noise-std", help="LR noise for --lr-degrade noise (0-1 units)."),
+    val_dir: Optional[Path] = typer.Option(None, "--val-dir", help="Validation folder, e.g. ../shared/data/kodak."),
+    val_images: int = typer.Option(4, "--val-images"),
+    val_every: int = typer.Option(200, "--val-every"),
+    checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes"),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds; stop cleanly with a checkpoint."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Weights/checkpoint to copy matching tensors from."),
+    device: str = typer.Option("cpu", "--device"),
+    threads: int = typer.Option(0, "--threads", help="CPU threads (0: all cores)."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the loss (CUDA)."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    ema: float = typer.Option(0.0, "--ema", help=EMA_HELP),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly (its saved config)."),
+):
+    """Train FGRN (flow-guided rescaling). Example: irc train fgrn --scale 2 --data ../shared/data/train --val-dir ../shared/data/kodak"""
+    from irc.train.fgrn import FGRNTrainConfig, train_fgrn as run
+
+    with user_errors():
+        if resume:
+            cfg = _resumed_config(FGRNTrainConfig, out_dir, time_budget, device, threads)
+        else:
+            _check_new_run(scale, data, out_dir)
+            if recon_path not in ("paper", "lr"):
+                raise IrcError(f"--recon-path must be paper or lr, got {recon_path!r}")
+            for name, value in (("--nf", nf), ("--down-blocks", down_blocks), ("--up-blocks", up_blocks),
+                                ("--flow-cells", flow_cells)):
+                if value is not None and value < (1 if name == "--nf" else 0):
+                    raise IrcError(f"{name} must be {'at least 1' if name == '--nf' else '>= 0'}, got {value}")
+            cfg = FGRNTrainConfig(
+                scale=scale, nf=nf, down_blocks=down_blocks, up_blocks=up_blocks, flow_cells=flow_cells,
+                gamma=gamma, recon_path=recon_path,
+                **_common_options(data, out_dir, crop, batch, iters, lr, warmup, schedule, grad_clip, val_dir,
+                                  val_images, val_every, checkpoint_minutes, time_budget, init_from, device,
+                                  threads, seed, precision, ema),
+                **_degrade_options(lr_degrade, degrade_q, noise_std), compile=compile,
+            )
+        ckpt = run(cfg, resume=resume, progress=_show_record)
+        out.print(f"checkpoint: {ckpt}")
+
+
+def _common_options(data, out_dir, crop, batch, iters, lr, warmup, schedule, grad_clip, val_dir, val_images,
+                    val_every, checkpoint_minutes, time_budget, init_from, device, threads, seed,
+                    precision, ema) -> dict:
+    """The checked options every rescaler trainer shares, as TrainConfig fields."""
+    from irc.api import resolve_device
+
+    if schedule not in ("cosine", "step", "constant"):
+        raise IrcError(f"--schedule must be cosine, step or constant, got {schedule!r}")
+    if precision not in ("auto", "fp32", "bf16"):
+        raise IrcError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
+    if not 0 <= ema < 1:
+        raise IrcError(f"--ema must be in [0, 1), got {ema}")
+    for name, value in (("--crop", crop), ("--batch", batch), ("--iters", iters)):
+        if value < 1:
+            raise IrcError(f"{name} must be at least 1, got {value}")
+    return dict(data=[str(d) for d in data], out=str(out_dir), crop=crop, batch=batch, iters=iters, lr=lr,
+                warmup=warmup, schedule=schedule, grad_clip=grad_clip,
+                val_dir=str(val_dir) if val_dir else None, val_images=val_images, val_every=val_every,
+                checkpoint_minutes=checkpoint_minutes, time_budget=time_budget,
+                init_from=str(init_from) if init_from else None, device=resolve_device(device),
+                threads=threads, seed=seed, precision=precision, ema=ema)
+
+
+def _degrade_options(lr_degrade: str, degrade_q: str, noise_std: float) -> dict:
+    """--lr-degrade (none, noise or a codec, checked) and its quality range, as config fields."""
+    try:
+        q_lo, q_hi = (int(v) for v in degrade_q.split(","))
+    except ValueError:
+        raise IrcError(f"--degrade-q takes LOW,HIGH, got {degrade_q!r}") from None
+    if lr_degrade not in ("none", "noise"):
+        from irc.codecs import get_codec
+
+        codec_obj = get_codec(lr_degrade)
+        codec_obj.settings(q_lo, False), codec_obj.settings(q_hi, False)  # range check
+        lr_degrade = codec_obj.name
+    return dict(lr_degrade=lr_degrade, degrade_q_min=q_lo, degrade_q_max=q_hi, noise_std=noise_std)
 
 
 def _show_record(rec: dict) -> None:

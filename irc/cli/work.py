@@ -27,6 +27,15 @@ class EncodeJob:
     crm: str
     tile: int
     viewable: bool = False
+    target_psnr: float | None = None  # rate control (irc.ratecontrol): codec may then be "auto" or a list
+    max_bytes: int | None = None
+    max_bpp: float | None = None
+    backend: str = "auto"  # inference backend and precision (irc.backends)
+    precision: str = "auto"
+
+    @property
+    def rate_controlled(self) -> bool:
+        return self.target_psnr is not None or self.max_bytes is not None or self.max_bpp is not None
 
 
 @dataclass(frozen=True)
@@ -36,35 +45,48 @@ class DecodeJob:
     seed: int | None
     use_crm: bool
     tile: int
+    backend: str = "auto"
+    precision: str = "auto"
 
 
-def check_encode(job: EncodeJob) -> None:
-    """Every option check of an encode, once, before any file is read."""
+def check_encode(job: EncodeJob) -> tuple[str, ...]:
+    """Every option check of an encode, once, before any file is read; the codecs it may use."""
     from irc import api
-    from irc.codecs import get_codec
-    from irc.models.registry import default_model, get_spec
 
-    codec = get_codec(job.codec)
-    settings = codec.settings(job.quality, job.lossless)
-    if job.viewable and codec.name not in ("png", "jpeg"):
-        raise IrcError(f"--viewable needs --codec png or jpeg (a file viewers show as PNG/JPEG), not {codec.name}")
-    if job.model:
-        spec = get_spec(job.model)
-        if spec.arch != "irn":
-            raise IrcError(f"model {spec.name} is a {spec.arch}, not a rescaler; see `irc models`")
-        if job.scale is not None and job.scale != spec.scale:
-            raise IrcError(f"model {spec.name} is for scale {spec.scale}, not {job.scale}")
-    else:
-        if job.scale not in api.SCALES:
-            raise IrcError(f"unsupported scale {job.scale}; choose one of {', '.join(map(str, api.SCALES))}")
-        spec = default_model(job.scale, codec.name)
-    api.choose_crm(spec.name, codec.name, settings.lossless, job.crm)
-    api._check_tiling(job.tile, api.DEFAULT_OVERLAP, spec.scale)
+    check_backend(job)
+
+    if job.rate_controlled:
+        return tuple(c.name for c in search_plan(job).codecs)
+    if job.codec == "auto" or "," in job.codec:
+        raise IrcError("--codec auto or a list of codecs needs --target-psnr, --max-bytes or --max-bpp")
+    plan = api.plan_encode(job.scale, job.codec, job.quality, job.lossless, job.model, job.crm)
+    if job.viewable and plan.codec.name not in ("png", "jpeg"):
+        raise IrcError(f"--viewable needs --codec png or jpeg (a file viewers show as PNG/JPEG), not {plan.codec.name}")
+    api._check_tiling(job.tile, api.DEFAULT_OVERLAP, plan.scale)
     api.resolve_device(job.device)
+    return (plan.codec.name,)
+
+
+def search_plan(job: EncodeJob):
+    """The checked rate-control options of an encode (irc.ratecontrol.SearchPlan)."""
+    from irc import api, ratecontrol
+
+    if job.quality is not None or job.lossless:
+        flag = "-q/--quality" if job.quality is not None else "--lossless"
+        raise IrcError(f"{flag} does not combine with --target-psnr, --max-bytes or --max-bpp: the search picks "
+                       "the codec's quality or lossless mode itself (restrict it with --codec and -s)")
+    plan = ratecontrol.plan_search(job.target_psnr, job.max_bytes, job.max_bpp, job.codec, job.scale, job.model,
+                                   job.crm, "viewable" if job.viewable else "irc")
+    for s in plan.scales:
+        api._check_tiling(job.tile, api.DEFAULT_OVERLAP, s)
+    api.resolve_device(job.device)
+    return plan
 
 
 def check_decode(job: DecodeJob) -> None:
     from irc import api
+
+    check_backend(job)
 
     if job.temperature < 0:
         raise IrcError("--temperature must be >= 0")
@@ -88,9 +110,19 @@ def encode_file(src: Path, dest: Path, force: bool, job: EncodeJob, progress=Non
     from irc import api
 
     t0 = time.perf_counter()
-    extra = {"layout": "viewable"} if job.viewable else {}
-    data, info = api.encode_image(src, job.scale, job.codec, job.quality, job.lossless, job.model, job.device,
-                                  tile=job.tile, progress=progress, crm=job.crm, **extra)
+    layout = "viewable" if job.viewable else "irc"
+    searched = None
+    if job.rate_controlled:
+        from irc import ratecontrol
+
+        searched = ratecontrol.encode_target(src, job.target_psnr, job.max_bytes, job.max_bpp, job.codec, job.scale,
+                                             job.model, job.device, tile=job.tile, crm=job.crm, layout=layout,
+                                             backend=job.backend, precision=job.precision)
+        data, info = searched.data, searched.info
+    else:
+        data, info = api.encode_image(src, job.scale, job.codec, job.quality, job.lossless, job.model, job.device,
+                                      tile=job.tile, progress=progress, crm=job.crm, layout=layout,
+                                      backend=job.backend, precision=job.precision)
     write(dest, data, force)
     h = info.header
     pixels = h.width * h.height
@@ -100,7 +132,8 @@ def encode_file(src: Path, dest: Path, force: bool, job: EncodeJob, progress=Non
         "codec": h.codec, "quality": h.quality, "lossless": h.quality is None,
         "lr_width": h.lr_width, "lr_height": h.lr_height, "payload_bytes": info.payload_bytes,
         "bpp": round(len(data) * 8 / pixels, 4), "payload_bpp": round(info.payload_bytes * 8 / pixels, 4),
-        "layout": "viewable" if job.viewable else "irc", "notes": list(info.notes),
+        "layout": layout, "notes": list(info.notes), "precision": h.precision,
+        **({"rate_control": searched.summary()} if searched else {}),  # psnr_rgb null: exact
         "seconds": round(time.perf_counter() - t0, 3),
     }
 
@@ -111,7 +144,7 @@ def decode_file(src: Path, dest: Path, force: bool, job: DecodeJob, progress=Non
     t0 = time.perf_counter()
     parsed = api.read(src)
     image = api.decode(parsed, job.device, job.temperature, job.seed, tile=job.tile, progress=progress,
-                       use_crm=job.use_crm)
+                       use_crm=job.use_crm, backend=job.backend, precision=job.precision)
     data = imageio.save_bytes(image, dest)
     write(dest, data, force)
     return {
@@ -154,3 +187,11 @@ def init_worker(threads: int, specs: list) -> None:
 
     for spec in specs:
         registry.register(spec)
+
+
+def check_backend(job) -> None:
+    """--backend and --precision: known names, and a backend this machine can run (irc.backends)."""
+    from irc import api, backends
+
+    backends.check_precision(job.precision)
+    backends.resolve_backend(job.backend, api.resolve_device(job.device))

@@ -72,6 +72,17 @@ class Codec:
     def version(self) -> str:
         raise NotImplementedError
 
+    def check(self) -> None:
+        """IrcError (saying what to install) unless this codec's library works here."""
+
+    def available(self) -> bool:
+        """Whether this codec can be used here (its library and build support it)."""
+        try:
+            self.check()
+        except IrcError:
+            return False
+        return True
+
     def _encode(self, arr: np.ndarray, settings: CodecSettings) -> bytes:
         raise NotImplementedError
 

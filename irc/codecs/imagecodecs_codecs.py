@@ -18,6 +18,9 @@ class _ImagecodecsCodec(Codec):
             raise IrcError(f"this imagecodecs build has no {self.lib} support")
         return ic
 
+    def check(self) -> None:
+        self._ic()
+
     def _decode(self, data: bytes, size: tuple[int, int] | None = None) -> np.ndarray:
         return getattr(self._ic(), f"{self.lib}_decode")(data)
 

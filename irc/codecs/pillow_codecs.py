@@ -24,6 +24,9 @@ class _PillowCodec(Codec):
     def _save_args(self, settings: CodecSettings) -> dict:
         return {}
 
+    def check(self) -> None:
+        self._image_module()
+
     def _encode(self, arr: np.ndarray, settings: CodecSettings) -> bytes:
         image = self._image_module().fromarray(arr, "RGB")
         buf = io.BytesIO()

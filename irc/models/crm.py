@@ -87,3 +87,8 @@ class CRM(ChannelsLast):
                 body = body * (1 + film[:, i, 0]) + film[:, i, 1]
         feat = feat + self.trunk(body)
         return lr + self.tail(feat)
+
+
+def build(scale: int, **params) -> CRM:
+    """The registry's constructor for ``arch: "crm"`` entries (the CRM works on the LR: any scale)."""
+    return CRM(**params)

@@ -16,9 +16,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from irc.models.layout import ChannelsLast
+from irc.models.blocks import DenseBlock
+from irc.models.rescaler import LR_CHANNELS, Rescaler, count_parameters, quantize
 
-LR_CHANNELS = 3
+__all__ = ["IRN", "Haar", "InvBlock", "DenseBlock", "build", "quantize", "count_parameters", "LR_CHANNELS"]
 
 
 class Haar(nn.Module):
@@ -51,32 +52,6 @@ class Haar(nn.Module):
         return F.pixel_shuffle(stacked.reshape(bsz, ch * 4, h, w), 2)
 
 
-class DenseBlock(nn.Module):
-    """Five 3x3 convolutions with dense connections (ESRGAN's dense block).
-
-    The last convolution starts at zero so each InvBlock starts as identity.
-    """
-
-    def __init__(self, cin: int, cout: int, growth: int = 32):
-        super().__init__()
-        self.convs = nn.ModuleList(
-            nn.Conv2d(cin + i * growth, growth, 3, padding=1) for i in range(4)
-        )
-        self.out = nn.Conv2d(cin + 4 * growth, cout, 3, padding=1)
-        for conv in self.convs:
-            nn.init.xavier_normal_(conv.weight)
-            conv.weight.data.mul_(0.1)
-            nn.init.zeros_(conv.bias)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feats = [x]
-        for conv in self.convs:
-            feats.append(F.leaky_relu(conv(torch.cat(feats, 1)), 0.2))
-        return self.out(torch.cat(feats, 1))
-
-
 class InvBlock(nn.Module):
     """Coupling layer: additive on the low branch, enhanced affine on the high branch."""
 
@@ -105,13 +80,7 @@ class InvBlock(nn.Module):
         return torch.cat([x1, x2], 1)
 
 
-def quantize(y: torch.Tensor) -> torch.Tensor:
-    """Clamp to [0, 1] and round to 8 bits, with a straight-through gradient."""
-    y = y.clamp(0, 1)
-    return y + ((y * 255).round() / 255 - y).detach()
-
-
-class IRN(ChannelsLast):
+class IRN(Rescaler):
     """IRN for scale 2**k. ``forward`` gives (y, z); ``inverse`` gives x."""
 
     def __init__(
@@ -164,9 +133,9 @@ class IRN(ChannelsLast):
                 h = self._layout(self.haar.inverse(h))
         return h
 
-    def downscale(self, x: torch.Tensor) -> torch.Tensor:
-        """HR in [0, 1] -> 8-bit-valued LR in [0, 1] (straight-through rounding)."""
-        return quantize(self(x)[0])
+    def encode_lr(self, x: torch.Tensor) -> torch.Tensor:
+        """HR -> the LR part y of the forward pass (before the 8-bit rounding)."""
+        return self(x)[0]
 
     def upscale(self, y: torch.Tensor, temperature: float = 0.0,
                 generator: torch.Generator | None = None) -> torch.Tensor:
@@ -178,5 +147,6 @@ class IRN(ChannelsLast):
         return self.inverse(y, z)
 
 
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+def build(scale: int, **params) -> IRN:
+    """The registry's constructor for ``arch: "irn"`` entries."""
+    return IRN(scale, **params)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -30,7 +31,7 @@ WEIGHTS_DIR = HERE / "weights"
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    arch: str  # "irn" (invertible rescaler) or "crm" (compression restore module)
+    arch: str  # the family: irc/models/<arch>.py ("irn", "fgrn": rescalers; "crm": restore module)
     scale: int
     params: dict = field(default_factory=dict)  # constructor arguments
     weights: str = ""  # file name under weights/, or an absolute path
@@ -41,6 +42,11 @@ class ModelSpec:
     base: str = ""  # crm only: the LR producer it restores (an IRN model name, or "bicubic")
     version: int = 1  # weights version; older versions stay installed under ``name@version``
     key: str = ""  # the name it is looked up by: ``name`` for the newest version, else ``name@version``
+
+    @property
+    def role(self) -> str:
+        """"rescaler" (HR <-> LR) or "restore" (decoded LR -> clean LR)."""
+        return "restore" if self.arch in RESTORE_ARCHS else "rescaler"
 
     @property
     def weights_path(self) -> Path:
@@ -171,14 +177,14 @@ def default_model(scale: int, codec: str) -> ModelSpec:
     override every shipped model of their scale. ``codec="*"`` asks for the general one.
     """
     for source in _sources():
-        candidates = [m for m in source if m.arch == "irn" and m.scale == scale and m.weights_path.exists()]
+        candidates = [m for m in source if m.role == "rescaler" and m.scale == scale and m.weights_path.exists()]
         for wanted in (codec, "*"):
             for m in candidates:
                 if wanted in m.codecs:
                     return m
         if candidates:
             return candidates[0]
-    have = sorted({m.scale for m in all_models().values() if m.arch == "irn"})
+    have = sorted({m.scale for m in all_models().values() if m.role == "rescaler"})
     raise IrcError(f"no model for scale {scale}; available scales: {', '.join(map(str, have)) or 'none'}")
 
 
@@ -188,27 +194,49 @@ def default_crm(base: str, codec: str, scale: int | None = None) -> ModelSpec | 
     ``scale`` tells bicubic CRMs apart (an IRN base already implies its scale).
     """
     for m in _search_order():
-        if (m.arch == "crm" and m.base == base and codec in m.codecs and m.weights_path.exists()
+        if (m.role == "restore" and m.base == base and codec in m.codecs and m.weights_path.exists()
                 and (scale is None or m.scale == scale)):
             return m
     return None
 
 
+_FAMILY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+RESTORE_ARCHS = ("crm",)  # families that restore a decoded LR; every other family rescales
+
+
+def family(arch: str):
+    """The module of a model family: ``irc/models/<arch>.py``, which defines ``build(scale, **params)``.
+
+    A new family is that one file plus its registry entries; nothing else names it."""
+    import importlib
+
+    mod_name = arch.replace("-", "_")
+    if not _FAMILY_NAME.match(mod_name) or mod_name in ("registry", "rescaler", "layout", "blocks"):
+        raise IrcError(f"unknown model architecture {arch!r}")
+    try:
+        module = importlib.import_module(f"irc.models.{mod_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"irc.models.{mod_name}":
+            raise
+        raise IrcError(f"unknown model architecture {arch!r} (no irc/models/{mod_name}.py)") from None
+    if not callable(getattr(module, "build", None)):
+        raise IrcError(f"irc/models/{mod_name}.py defines no build(scale, **params)")
+    return module
+
+
 def build(spec: ModelSpec):
-    if spec.arch == "irn":
-        from irc.models.irn import IRN
+    """An untrained network of ``spec``'s family, scale and constructor arguments."""
+    return family(spec.arch).build(spec.scale, **spec.params)
 
-        return IRN(spec.scale, **spec.params)
-    if spec.arch == "crm":
-        from irc.models.crm import CRM
 
-        return CRM(**spec.params)
-    raise IrcError(f"model {spec.name}: unknown architecture {spec.arch!r}")
+def load_model(name: str, device: str = "cpu"):
+    """Build a registered model, load its weights (stored fp16, run in fp32), eval mode,
+    channels-last; cached per (name, device), however the arguments are spelled."""
+    return _load_model(name, str(device))
 
 
 @lru_cache(maxsize=8)
-def load_model(name: str, device: str = "cpu"):
-    """Build a registered model, load its weights (stored fp16, run in fp32), eval mode, channels-last."""
+def _load_model(name: str, device: str):
     from safetensors.torch import load_file
 
     spec = get_spec(name)
@@ -219,3 +247,69 @@ def load_model(name: str, device: str = "cpu"):
     model.load_state_dict(state)
     model.eval().requires_grad_(False)
     return model.to(device).channels_last()
+
+
+load_model.cache_clear = _load_model.cache_clear  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One resolved model: its registry entry and its network, loaded on ``device``.
+
+    What the pipeline passes along instead of a name, so a model is looked up once per call.
+    For a rescaler, ``net`` offers the interface of :mod:`irc.models.rescaler`. ``runner``
+    runs its passes on ``backend`` (:mod:`irc.backends`) with the same methods; without one
+    it is ``net`` itself (torch, fp32)."""
+
+    spec: ModelSpec
+    net: object
+    device: str
+    backend: str = "torch"
+    runner: object = None
+
+    def __post_init__(self):
+        if self.runner is None:
+            object.__setattr__(self, "runner", self.net)
+
+    @property
+    def precision(self) -> str:
+        """The precision its passes really run in: fp32 or bf16."""
+        return getattr(self.runner, "precision", "fp32")
+
+    @property
+    def scale(self) -> int:
+        return self.spec.scale
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+    @property
+    def sha256(self) -> str:
+        return self.spec.sha256()
+
+
+def load(model: str | ModelSpec | Loaded, device: str = "cpu", role: str | None = None,
+         backend: str = "torch", precision: str = "fp32") -> Loaded:
+    """A model by name (or entry), with its network loaded on ``device`` and run by ``backend``
+    (torch, openvino or auto) in ``precision`` (fp32, bf16 or auto; :mod:`irc.backends`); an
+    already :class:`Loaded` one passes through. ``role`` ("rescaler" or "restore") checks what it is."""
+    from irc import backends
+
+    spec = model.spec if isinstance(model, Loaded) else model if isinstance(model, ModelSpec) else get_spec(model)
+    if role is not None and spec.role != role:
+        raise IrcError(_ROLE_ERROR[role].format(name=spec.name, arch=spec.arch))
+    if isinstance(model, Loaded):
+        return model
+    backend = backends.resolve_backend(backend, device)
+    precision = backends.resolve_precision(precision, backend, device, spec)
+    net = load_model(spec.key, device)
+    if backend == "torch" and precision == "fp32":
+        return Loaded(spec, net, device)
+    return Loaded(spec, net, device, backend, backends.make_runner(spec, net, backend, precision, device))
+
+
+_ROLE_ERROR = {
+    "rescaler": "model {name} is a {arch}, not a rescaler; see `irc models`",
+    "restore": "{name} is not a restore model (CRM); see `irc models`",
+}

@@ -23,9 +23,7 @@ import json
 import platform
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from irc.errors import IrcError
 
@@ -33,13 +31,26 @@ from irc.errors import IrcError
 # crop_stages: [from_step, crop, batch]; about the same HR pixels per step at every stage.
 _COMMON = dict(lr=2e-4, warmup=20, schedule="constant", ema=0.998, iters=10**9, grad_clip=1.0,
                val_every=200, val_images=4, checkpoint_minutes=5.0)
+# arch: the family, whose trainer is irc.train.<arch> (CONFIG, build_model, train, RECIPE_NOTE).
 RECIPES: dict[str, dict] = {
     "irn-x2": dict(scale=2, crop_stages=[[0, 64, 16], [4000, 96, 7], [8000, 128, 4]]),
     "irn-x4": dict(scale=4, crop_stages=[[0, 64, 12], [3000, 96, 5], [6000, 128, 3], [10000, 144, 2]]),
     "irn-e-x4": dict(scale=4, haar_first=True, blocks_per_module=16,
                      crop_stages=[[0, 64, 12], [3000, 96, 5], [6000, 128, 3], [10000, 144, 2]]),
     "irn-x8": dict(scale=8, crop_stages=[[0, 64, 12], [3000, 128, 3], [6000, 144, 2]]),
+    "fgrn-x2": dict(arch="fgrn", scale=2, lr=3e-4, crop_stages=[[0, 64, 16], [4000, 96, 7], [8000, 128, 4]]),
+    "fgrn-x4": dict(arch="fgrn", scale=4, lr=3e-4,
+                    crop_stages=[[0, 64, 12], [3000, 96, 5], [6000, 128, 3], [10000, 144, 2]]),
 }
+
+
+def trainer(model: str):
+    """The trainer module of ``model``'s family (irc.train.irn, irc.train.fgrn, ...)."""
+    import importlib
+
+    if model not in RECIPES:
+        raise IrcError(f"no campaign recipe for {model!r}; one of: {', '.join(recipe_names())}")
+    return importlib.import_module(f"irc.train.{RECIPES[model].get('arch', 'irn')}")
 
 
 def recipe_names() -> list[str]:
@@ -63,14 +74,14 @@ def _hardware() -> str:
 def campaign_config(model: str, run_dir: Path, data: list[str], val_dir: str | None, threads: int,
                     device: str, budget: float | None, overrides: dict | None = None):
     """The training config a campaign run of ``model`` uses (the recipe, plus this invocation's options)."""
-    from irc.train.irn import IRNTrainConfig
-
-    if model not in RECIPES:
-        raise IrcError(f"no campaign recipe for {model!r}; one of: {', '.join(recipe_names())}")
-    r = {**_COMMON, **RECIPES[model], **(overrides or {})}
+    config = trainer(model).CONFIG
+    r = {k: v for k, v in {**_COMMON, **RECIPES[model], **(overrides or {})}.items() if k != "arch"}
+    saved = run_dir / "config.json"
+    if saved.exists():  # a run's network stays the one it was built with (an adopted run may differ)
+        r.update({k: v for k, v in json.loads(saved.read_text()).items() if k in config.MODEL_FIELDS})
     crop, batch = r["crop_stages"][0][1], r["crop_stages"][0][2]
-    return IRNTrainConfig(**r, crop=crop, batch=batch, data=list(data), out=str(run_dir),
-                          val_dir=val_dir, threads=threads, device=device, time_budget=budget)
+    return config(**r, crop=crop, batch=batch, data=list(data), out=str(run_dir),
+                  val_dir=val_dir, threads=threads, device=device, time_budget=budget)
 
 
 def measure(model_key: str, files: list[Path], device: str = "cpu", progress=None) -> dict:
@@ -97,7 +108,6 @@ def train_leg(model: str, runs: Path, data: list[str], val_dir: str | None, budg
     import torch
 
     from irc.models.registry import get_spec
-    from irc.train.irn import train_irn
 
     run_dir = runs / model
     resume = (run_dir / "last.pt").exists()
@@ -112,7 +122,7 @@ def train_leg(model: str, runs: Path, data: list[str], val_dir: str | None, budg
         _save_history(run_dir, hist)  # where it started from survives a leg that is killed
     t0 = time.time()
     step0 = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=False)["step"] if resume else 0
-    ckpt = train_irn(cfg, resume=resume, progress=progress)
+    ckpt = trainer(model).train(cfg, resume=resume, progress=progress)
     step1 = torch.load(ckpt, map_location="cpu", weights_only=False)["step"]
     hist = _history(run_dir)  # as it is now: read again, others may have written it meanwhile
     hist["legs"].append({"date": time.strftime("%Y-%m-%d %H:%M"), "steps": [step0, step1],
@@ -123,16 +133,19 @@ def train_leg(model: str, runs: Path, data: list[str], val_dir: str | None, budg
 
 
 def cpu_hours(run_dir: Path) -> float:
-    """Core-hours of a campaign run: its training seconds up to the last checkpoint (kept in the
-    checkpoint, so a killed leg counts too) x the threads of its latest leg."""
+    """Core-hours of a campaign run up to its last checkpoint (a killed leg counts too): the
+    process CPU time the loop counts since 2026-11-25 when it covers the whole run, else its
+    training wall time x the threads of its latest leg (an upper bound beside other work)."""
     import torch
 
     state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=False)
+    if "cpu" in state and state.get("cpu_from_step", 0) == 0:
+        return state["cpu"] / 3600
     legs = _history(run_dir)["legs"]
     return state.get("elapsed", 0.0) * max(1, legs[-1]["threads"] if legs else 1) / 3600
 
 
-def pick_weights(ckpt: Path, val_files: list[Path]) -> tuple[str, dict]:
+def pick_weights(ckpt: Path, val_files: list[Path], arch: str = "irn") -> tuple[str, dict]:
     """'ema' or 'raw': the checkpoint's weights that validate better (mean Y-PSNR on ``val_files``).
 
     The EMA is what a long run should export, but while a young run still improves
@@ -140,41 +153,88 @@ def pick_weights(ckpt: Path, val_files: list[Path]) -> tuple[str, dict]:
     """
     import torch
 
+    import importlib
+
     from irc.train.data import load_rgb_uint8
-    from irc.train.irn import IRNTrainConfig, build_model, validate
     from irc.train.loop import checkpoint_weights
+    from irc.train.rescaling import validate
 
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     if "ema" not in state or not val_files:
         return ("ema" if "ema" in state else "raw"), {}
-    cfg = IRNTrainConfig(**{k: v for k, v in state["config"].items() if k in IRNTrainConfig.__dataclass_fields__})
+    family = importlib.import_module(f"irc.train.{arch}")
+    fields = family.CONFIG.__dataclass_fields__
+    cfg = family.CONFIG(**{k: v for k, v in state["config"].items() if k in fields})
     images = [load_rgb_uint8(f) for f in val_files]
     scores = {}
     for which in ("ema", "raw"):
-        net = build_model(cfg)
+        net = family.build_model(cfg)
         net.load_state_dict(checkpoint_weights(ckpt, use_ema=which == "ema"))
         net.eval()
         with torch.no_grad():
-            scores[which] = validate(net.channels_last(), images, cfg.scale, torch.device("cpu"))["psnr_y"]
+            scores[which] = round(validate(net.channels_last(), images, cfg.scale, torch.device("cpu"))["psnr_y"], 3)
     return max(scores, key=scores.get), scores
+
+
+def family_of(model: str, runs: Path | None = None) -> tuple[str, int, dict]:
+    """(arch, scale, constructor params) of ``model``: its shipped entry, else (a family's first
+    version, e.g. from an adopted run) its recipe and the network of its campaign run in ``runs``."""
+    from irc.models.registry import all_models
+
+    shipped = all_models().get(model)
+    if shipped is not None:
+        return shipped.arch, shipped.scale, dict(shipped.params)
+    cfg = campaign_config(model, (runs or Path("runs/campaign")) / model, [], None, 1, "cpu", None)
+    return RECIPES[model].get("arch", "irn"), RECIPES[model]["scale"], cfg.model_params()
+
+
+def adopt(model: str, source: Path, runs: Path) -> Path:
+    """Make the training run in ``source`` (e.g. a from-scratch run of a new family) the campaign
+    run of ``model``: copied, never moved, so ``source`` stays as it was. Its history records
+    where it came from; its CPU time counts in the shipped model's record."""
+    run_dir = runs / model
+    if (run_dir / "last.pt").exists():
+        raise IrcError(f"{run_dir} already holds a campaign run of {model}; nothing to adopt")
+    for name in ("last.pt", "config.json"):
+        if not (source / name).is_file():
+            raise IrcError(f"{source} is not a training run (no {name})")
+    import torch
+
+    family = trainer(model)  # also checks that ``model`` has a recipe
+    state = torch.load(source / "last.pt", map_location="cpu", weights_only=False)
+    scale = RECIPES[model]["scale"]
+    if not set(state["config"]) <= set(family.CONFIG.__dataclass_fields__) or state["config"].get("scale") != scale:
+        raise IrcError(f"{source} is not a x{scale} run of {model}'s family ({family.__name__})")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("last.pt", "config.json", "log.jsonl"):
+        if (source / name).exists():
+            shutil.copyfile(source / name, run_dir / name)
+    threads = state["config"].get("threads") or 1
+    _save_history(run_dir, {"model": model, "started_from": {"adopted": str(source), "version": 0,
+                                                             "training": {"iterations": 0, "cpu_hours_total": 0.0}},
+                            "legs": [{"date": time.strftime("%Y-%m-%d %H:%M"), "steps": [0, state["step"]],
+                                      "seconds": round(state["elapsed"], 1), "threads": threads,
+                                      "device": state["config"].get("device", "cpu"), "hardware": _hardware(),
+                                      "adopted": str(source)}]})
+    return run_dir
 
 
 def export_and_measure(model: str, runs: Path, kodak: list[Path], device: str = "cpu", progress=None,
                        val_images: int = 4) -> tuple[Path, dict]:
     """Export the run's weights (its EMA, unless the raw weights validate better on the first
     ``val_images`` of ``kodak``) to ``candidate.safetensors`` and measure them on all of ``kodak``."""
-    from irc.models.registry import ModelSpec, get_spec, register, unregister
+    from irc.models.registry import ModelSpec, register, unregister
     from irc.train.loop import export_weights
 
     run_dir = runs / model
     ckpt = run_dir / "last.pt"
     if not ckpt.exists():
         raise IrcError(f"no campaign run for {model} in {run_dir}: nothing to export")
-    which, scores = pick_weights(ckpt, kodak[:val_images])
+    arch, scale, params = family_of(model, runs)
+    which, scores = pick_weights(ckpt, kodak[:val_images], arch)
     cand = run_dir / "candidate.safetensors"
     export_weights(ckpt, cand, force=True, use_ema=which == "ema")
-    spec = get_spec(model)
-    register(ModelSpec(name=f"{model}-candidate", arch=spec.arch, scale=spec.scale, params=spec.params,
+    register(ModelSpec(name=f"{model}-candidate", arch=arch, scale=scale, params=params,
                        weights=str(cand.resolve())))
     try:  # registered only while measured: a run-time model would become the default for its scale
         numbers = measure(f"{model}-candidate", kodak, device, progress)
@@ -197,18 +257,31 @@ def ship(model: str, candidate: Path, numbers: dict, runs: Path, registry_file: 
     reg = Path(registry_file or registry.REGISTRY_FILE)
     entries = json.loads(reg.read_text())
     mine = [e for e in entries if e["name"] == model]
-    if not mine:
+    if mine:
+        newest = max(mine, key=lambda e: e.get("version", 1))
+    elif model in RECIPES:  # a family's first version: its entry comes from the recipe and the run
+        arch, scale, params = family_of(model, runs)
+        newest = {"name": model, "arch": arch, "scale": scale, "params": params, "version": 0,
+                  "description": f"{arch.upper()} x{scale}, fp16 weights (docs/MODELS.md)",
+                  "training": {"data": "BSD200 + T91 + Wikipedia photos (../shared/data/train, 340 images)"},
+                  "codecs": []}  # picked with --model; it becomes a default only by a decision in the registry
+    else:
         raise IrcError(f"{model} is not in {reg}")
-    newest = max(mine, key=lambda e: e.get("version", 1))
     version = newest.get("version", 1) + 1
-    dest = reg.parent / "weights" / f"{model}.v{version}.safetensors"
+    dest = reg.parent / "weights" / (f"{model}.v{version}.safetensors" if version > 1 else f"{model}.safetensors")
     if dest.exists():
         raise IrcError(f"{dest} exists already; refusing to replace shipped weights")
     entry = {**newest, "version": version, "weights": dest.name, "kodak": {
-        **numbers, "pipeline": "png lossless, z = 0",
+        **numbers, "pipeline": "png lossless (latent z = 0 where the family has one)",
         "command": numbers.get("command", f"irc train campaign {model} (export and measure)")}}
     entry.pop("key", None)
     kept = {k: v for k, v in newest.get("training", {}).items() if k in ("data", "params")}
+    if "params" not in kept:
+        from irc.models.registry import build
+        from irc.models.rescaler import count_parameters
+
+        kept["params"] = count_parameters(build(registry.ModelSpec(name=model, arch=entry["arch"], scale=entry["scale"],
+                                                                   params=entry["params"])))
     if training is not None:
         entry["training"] = {**kept, **training}
     else:
@@ -221,19 +294,24 @@ def ship(model: str, candidate: Path, numbers: dict, runs: Path, registry_file: 
         entry["training"] = {
             **kept,
             "iterations": base_iters + state["step"],
-            "continued_from": f"{model} version {base.get('version', '?')} ({base_iters} iterations)",
+            "continued_from": (f"{model} version {base.get('version', '?')} ({base_iters} iterations)" if "adopted" not in base
+                               else f"the run {base['adopted']} (from scratch), adopted by the campaign"),
             "campaign_steps": state["step"],
             "cpu_hours": round(cpu_hours(run_dir), 2),
             "cpu_hours_total": round(base.get("training", {}).get("cpu_hours_total", 0.0) + cpu_hours(run_dir), 2),
             "hardware": sorted({leg["hardware"] for leg in hist["legs"]}),
-            "recipe": (f"campaign: Adam {cfg['lr']} constant after a {cfg['warmup']}-step warm-up, EMA {cfg['ema']} "
-                       f"(shipped: the {numbers.get('weights', 'ema')} weights, the better on validation), crop stages {cfg['crop_stages']}, grad clip {cfg['grad_clip']}, z = 0 in the "
-                       "backward pass, lambda = 1 / s^2 / 1"),
+            "recipe": (f"campaign: Adam {cfg['lr']} {cfg.get('schedule', 'constant')} after a {cfg['warmup']}-step warm-up, EMA {cfg['ema']} "
+                       f"(shipped: the {numbers.get('weights', 'ema')} weights, the better on validation), "
+                       + (f"crop stages {cfg['crop_stages']}" if cfg.get("crop_stages") else f"{cfg.get('crop')}² crops, batch {cfg.get('batch')}")
+                       + f", grad clip {cfg['grad_clip']}, {trainer(model).RECIPE_NOTE}"),
             "run": f"irc train campaign {model}",
         }
     shutil.copyfile(candidate, dest.with_suffix(".tmp"))
     dest.with_suffix(".tmp").replace(dest)
-    entries.insert(entries.index(newest), entry)  # newest first, the older versions after it
+    if mine:
+        entries.insert(entries.index(newest), entry)  # newest first, the older versions after it
+    else:
+        entries.append(entry)
     tmp = reg.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(entries, indent=2) + "\n")
     tmp.replace(reg)

@@ -66,8 +66,8 @@ def make_lr(base: str, scale: int, rgb: torch.Tensor, device="cpu") -> torch.Ten
         from irc.models.registry import get_spec
 
         spec = get_spec(base)
-        if spec.arch != "irn" or spec.scale != scale:
-            raise ValueError(f"base {base} is not an IRN model for scale {scale}")
+        if spec.role != "rescaler" or spec.scale != scale:
+            raise ValueError(f"base {base} is not a rescaler for scale {scale}")
         lr = api.downscale(arr, base, str(device))
     return torch.from_numpy(np.array(lr)).permute(2, 0, 1).contiguous()
 
@@ -157,22 +157,22 @@ def train_crm(cfg: CRMTrainConfig, resume: bool = False,
               progress: Callable[[dict], None] | None = None) -> Path:
     """Run (or continue) CRM training; returns the checkpoint path."""
     from irc.codecs import get_codec
-    from irc.models.registry import load_model
+    from irc.models.registry import load
 
     device, model = start(cfg, build_model)
     model = model.channels_last()  # NHWC throughout (1.45x faster CRM pass on CPU)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     sampler = LRPairSampler(cfg)
     prepare_run(cfg, model, resume)
-    # the base IRN's inverse, frozen: the hr loss and the validation's HR gain run through it
-    irn = None if cfg.base == "bicubic" else load_model(cfg.base, str(device)).requires_grad_(False)
+    # the base rescaler's upscale, frozen: the hr loss and the validation's HR gain run through it
+    base = None if cfg.base == "bicubic" else load(cfg.base, str(device), role="rescaler").net.requires_grad_(False)
 
     def decoded(lr: torch.Tensor) -> torch.Tensor:
-        return irn.upscale(lr.clamp(0, 1))
+        return base.upscale(lr.clamp(0, 1))
 
     def hr_psnr(lr: torch.Tensor, hr: torch.Tensor) -> float | None:
         """RGB PSNR of the HR decoded from ``lr`` (None without an IRN base)."""
-        if irn is None:
+        if base is None:
             return None
         with torch.no_grad():
             return lr_psnr(decoded(lr.to(device)).cpu()[..., : hr.shape[2], : hr.shape[3]], hr)

@@ -22,18 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
-from torch.nn import functional as F
 
 from irc.models.irn import IRN, quantize
-from irc.train.data import CropSampler, list_images, load_rgb_uint8
-from irc.train.loop import TrainConfig, prepare_run, run_loop, start, use_bf16
+from irc.train.rescaling import (  # noqa: F401  (validate, load_val_images: also imported from here)
+    RescalerTrainConfig, bicubic_down, degrade_lr, draw_qualities, load_val_images, train_rescaler, validate,
+)
 
 
 @dataclass
-class IRNTrainConfig(TrainConfig):
-    scale: int = 2
+class IRNTrainConfig(RescalerTrainConfig):
     out: str = "runs/irn-x2"
     blocks_per_module: int = 8
     haar_first: bool = False
@@ -41,50 +39,12 @@ class IRNTrainConfig(TrainConfig):
     lambda_guide: float | None = None  # default s^2
     lambda_distr: float = 1.0
     z_mode: str = "zero"  # zero | sample
-    # robustness to lossy LR storage: "none", "noise" (Gaussian, the paper's baseline) or a
-    # codec name ("jpeg", ...): the real codec in the loop with a straight-through gradient
-    lr_degrade: str = "none"
-    degrade_q_min: int = 10
-    degrade_q_max: int = 90
-    noise_std: float = 0.02  # for "noise", in [0, 1] units
     lambda_rate: float = 0.0  # weight of the JPEG bit estimate (per HR pixel); 0: off
-    compile: bool = False
+
+    MODEL_FIELDS = ("blocks_per_module", "haar_first")
 
     def guide_weight(self) -> float:
         return float(self.scale**2) if self.lambda_guide is None else self.lambda_guide
-
-
-def bicubic_down(x: torch.Tensor, scale: int) -> torch.Tensor:
-    return F.interpolate(x, scale_factor=1 / scale, mode="bicubic", antialias=True,
-                         align_corners=False).clamp(0, 1)
-
-
-def draw_qualities(n: int, cfg: IRNTrainConfig) -> list[int]:
-    """One codec quality per crop, for the codec in the loop and the rate estimate."""
-    if cfg.lr_degrade in ("none", "noise"):
-        return [50] * n
-    return torch.randint(cfg.degrade_q_min, cfg.degrade_q_max + 1, (n,)).tolist()
-
-
-def degrade_lr(yq: torch.Tensor, cfg: IRNTrainConfig, qs: list[int]) -> torch.Tensor:
-    """What the decoder sees of the LR: unchanged, plus noise, or stored by the real codec.
-
-    The codec path is straight-through: the forward value is the decoded LR, the
-    gradient flows as if the codec were the identity, so the network learns an
-    LR whose reconstruction survives the codec's error.
-    """
-    if cfg.lr_degrade == "none":
-        return yq
-    if cfg.lr_degrade == "noise":
-        return yq + torch.randn_like(yq) * cfg.noise_std
-    from irc.codecs import get_codec
-    from irc.train.crm import codec_round_trip
-
-    codec = get_codec(cfg.lr_degrade)
-    arr = (yq.detach().float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-    dec = np.stack([codec_round_trip(codec, a, q) for a, q in zip(arr, qs)])
-    stored = torch.from_numpy(dec).permute(0, 3, 1, 2).to(yq.device, yq.dtype) / 255.0
-    return yq + (stored - yq).detach()
 
 
 def irn_losses(model: IRN, x: torch.Tensor, cfg: IRNTrainConfig) -> dict[str, torch.Tensor]:
@@ -108,50 +68,18 @@ def irn_losses(model: IRN, x: torch.Tensor, cfg: IRNTrainConfig) -> dict[str, to
     return terms
 
 
-def load_val_images(val_dir: str, count: int) -> list[torch.Tensor]:
-    files = list_images([val_dir])[:count]
-    return [load_rgb_uint8(f) for f in files]
-
-
-@torch.no_grad()
-def validate(model: IRN, images: list[torch.Tensor], scale: int, device) -> dict[str, float]:
-    """Lossless round trip (round LR to 8 bits, z = 0): mean Y-PSNR (crop = scale) and RGB PSNR."""
-    from irc.metrics import psnr_rgb, psnr_y
-
-    ys, rgbs = [], []
-    for img in images:
-        h, w = (img.shape[1] // scale) * scale, (img.shape[2] // scale) * scale
-        x = img[:, :h, :w].float().div(255).unsqueeze(0).to(device)
-        x_hat = model.inverse(quantize(model(x)[0])).clamp(0, 1)
-        ref = x[0].permute(1, 2, 0).cpu()
-        out = x_hat[0].permute(1, 2, 0).float().cpu()
-        ys.append(psnr_y(ref, out, crop=scale))
-        rgbs.append(psnr_rgb(ref, out))
-    return {"psnr_y": sum(ys) / len(ys), "psnr_rgb": sum(rgbs) / len(rgbs)}
-
-
 def build_model(cfg: IRNTrainConfig) -> IRN:
-    return IRN(cfg.scale, blocks_per_module=cfg.blocks_per_module, haar_first=cfg.haar_first)
+    return IRN(cfg.scale, **cfg.model_params())
 
 
 def train_irn(cfg: IRNTrainConfig, resume: bool = False,
               progress: Callable[[dict], None] | None = None, sampler=None) -> Path:
     """Run (or continue) training; returns the checkpoint path. ``sampler``: crops from elsewhere
     than ``cfg.data``'s folders (e.g. :class:`irc.train.pack.PackedSampler`), same interface."""
-    device, model = start(cfg, build_model)
-    if sampler is None:
-        sampler = CropSampler(cfg.data, cfg.crop, seed=cfg.seed, device=device)
-    prepare_run(cfg, model, resume)
-    val_images = load_val_images(cfg.val_dir, cfg.val_images) if cfg.val_dir else []
-    model = model.channels_last()  # NHWC throughout: faster on CUDA and on CPU (1.2x per x4 step, 2 cores)
-    fwd = torch.compile(irn_losses) if cfg.compile else irn_losses
-    use_amp = use_bf16(cfg, device)
+    return train_rescaler(cfg, build_model, irn_losses, resume, progress, sampler)
 
-    def loss_fn(x: torch.Tensor) -> dict[str, torch.Tensor]:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            return fwd(model, x, cfg)
 
-    def val() -> dict[str, float]:
-        return validate(model, val_images, cfg.scale, device)
-
-    return run_loop(cfg, model, sampler, loss_fn, val if val_images else None, resume, progress)
+# What the campaign (irc.train.campaign) asks of a family's trainer module irc.train.<arch>:
+CONFIG = IRNTrainConfig
+train = train_irn
+RECIPE_NOTE = "z = 0 in the backward pass, lambda = 1 / s^2 / 1"

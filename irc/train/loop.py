@@ -3,7 +3,9 @@
 A run lives in one folder: ``config.json`` (what was asked), ``last.pt`` (model,
 optimizer, sampler and RNG state, step, wall time; written atomically every few
 minutes, at the time budget and at the end) and ``log.jsonl`` (one record per
-10 steps: loss terms, learning rate, seconds per step, validation numbers).
+10 steps: loss terms, learning rate, seconds per step, validation numbers; ``wall``
+is training wall time and ``cpu`` the process's CPU seconds, all threads, both summed
+over resumed invocations: the fair clock for runs that shared cores).
 ``--resume`` reloads all of it, so a stopped run continues exactly.
 """
 
@@ -143,6 +145,8 @@ def prepare_run(cfg: TrainConfig, model: torch.nn.Module, resume: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if resume and not (out / "last.pt").exists():
         raise FileNotFoundError(f"nothing to resume: {out / 'last.pt'} does not exist")
+    if not resume and (out / "last.pt").exists():
+        raise FileExistsError(f"{out} already holds a run: resume it, or train into another folder")
     if not resume and cfg.init_from:
         n = init_matching(model, cfg.init_from)
         print(f"initialised {n} tensors from {cfg.init_from}")
@@ -162,7 +166,7 @@ def run_loop(
     ckpt_path, log_path = out / "last.pt", out / "log.jsonl"
     device = torch.device(cfg.device)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.999))
-    step, elapsed = 0, 0.0
+    step, elapsed, cpu, cpu_from = 0, 0.0, 0.0, 0
     ema = make_ema(model, cfg.ema) if cfg.ema else None
     if resume:
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -170,7 +174,8 @@ def run_loop(
         opt.load_state_dict(state["opt"])
         sampler.load_state_dict(state["sampler"])
         torch.set_rng_state(state["rng"])
-        step, elapsed = state["step"], state["elapsed"]
+        step, elapsed, cpu = state["step"], state["elapsed"], state.get("cpu", 0.0)
+        cpu_from = state.get("cpu_from_step", 0 if "cpu" in state else step)  # older runs counted no CPU time
         if ema is not None and "ema" in state:
             ema.load_state_dict(state["ema"])
         (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))  # the options now in force
@@ -182,7 +187,8 @@ def run_loop(
     def save() -> None:
         _atomic_save({"model": model.state_dict(), "opt": opt.state_dict(),
                       "sampler": sampler.state_dict(), "rng": torch.get_rng_state(),
-                      "step": step, "elapsed": elapsed, "config": asdict(cfg),
+                      "step": step, "elapsed": elapsed, "cpu": cpu, "cpu_from_step": cpu_from,
+                      "config": asdict(cfg),
                       **({"ema": ema.state_dict()} if ema is not None else {})}, ckpt_path)
 
     def run_validation() -> dict[str, float]:
@@ -212,7 +218,7 @@ def run_loop(
     model.train()
     stop = _StopOnSignal()
     t_start = t_ckpt = time.time()
-    elapsed0 = elapsed
+    elapsed0, cpu0, p_start = elapsed, cpu, time.process_time()
     step_times: list[float] = []
     while step < cfg.iters:
         t0 = time.time()
@@ -232,8 +238,9 @@ def run_loop(
         step += 1
         step_times.append(time.time() - t0)
         elapsed = elapsed0 + (time.time() - t_start)
+        cpu = cpu0 + (time.process_time() - p_start)
         if step % 10 == 0 or step == cfg.iters:
-            rec = {"iter": step, "wall": round(elapsed, 1), "lr": opt.param_groups[0]["lr"],
+            rec = {"iter": step, "wall": round(elapsed, 1), "cpu": round(cpu, 1), "lr": opt.param_groups[0]["lr"],
                    "sec_per_step": round(sum(step_times) / len(step_times), 3),
                    **{k: round(float(v.detach()), 6) for k, v in losses.items()}}
             if gnorm is not None:

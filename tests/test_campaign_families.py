@@ -1,0 +1,98 @@
+"""The campaign across families: adopting a new family's from-scratch run, and shipping
+its first version (tiny FGRN, a private copy of the registry)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from irc import api
+from irc.errors import IrcError
+from irc.models import registry
+from irc.train import campaign
+
+from .conftest import run_cli
+from .test_train_fgrn import TINY, _image
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture
+def without_fgrn_x2(private_registry):
+    """The private registry as it was before fgrn-x2 shipped: a family with nothing shipped yet."""
+    entries = [e for e in json.loads(private_registry.read_text()) if e["name"] != "fgrn-x2"]
+    private_registry.write_text(json.dumps(entries))
+    (registry.WEIGHTS_DIR / "fgrn-x2.safetensors").unlink(missing_ok=True)
+    registry._parsed = None
+    registry.load_model.cache_clear()
+    return private_registry
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A finished 4-step tiny FGRN x2 run (with an EMA), and a folder of 2 'Kodak' images."""
+    from irc.train.fgrn import FGRNTrainConfig, train_fgrn
+
+    root = tmp_path_factory.mktemp("adopt")
+    data, kodak = root / "train", root / "kodak"
+    data.mkdir()
+    kodak.mkdir()
+    for i in range(2):
+        Image.fromarray(_image(64, 64, i)).save(data / f"t{i}.png")
+        Image.fromarray(_image(40, 56, 5 + i)).save(kodak / f"k{i}.png")
+    src = root / "fgrn-x2-scratch"
+    train_fgrn(FGRNTrainConfig(scale=2, **TINY, data=[str(data)], out=str(src), iters=4, batch=2, crop=32,
+                               warmup=1, ema=0.9, threads=1))
+    return src, data, kodak
+
+
+def test_adopt_then_ship_a_first_version(tiny_run, tmp_path, without_fgrn_x2):
+    src, _, kodak = tiny_run
+    runs = tmp_path / "runs"
+    assert "fgrn-x2" not in registry.all_versions()
+    run_dir = campaign.adopt("fgrn-x2", src, runs)
+    assert (run_dir / "last.pt").exists() and (src / "last.pt").exists()  # copied, not moved
+    hist = json.loads((run_dir / "campaign.json").read_text())
+    assert hist["started_from"]["adopted"] == str(src) and hist["legs"][0]["steps"] == [0, 4]
+    with pytest.raises(IrcError, match="already holds"):
+        campaign.adopt("fgrn-x2", src, runs)
+
+    files = sorted(kodak.glob("*.png"))
+    cand, numbers = campaign.export_and_measure("fgrn-x2", runs, files)
+    assert numbers["images"] == 2 and numbers["weights"] in ("ema", "raw") and "fgrn-x2-candidate" not in registry.all_versions()
+    campaign.ship("fgrn-x2", cand, numbers, runs)
+
+    spec = registry.get_spec("fgrn-x2")
+    assert (spec.arch, spec.scale, spec.version, spec.params, spec.codecs) == ("fgrn", 2, 1, TINY, ())
+    assert spec.weights_path.name == "fgrn-x2.safetensors" and spec.training["campaign_steps"] == 4
+    assert spec.training["params"] == sum(p.numel() for p in registry.load_model("fgrn-x2").parameters())
+    assert "adopted" in spec.training["continued_from"] and spec.kodak["psnr_y"] == numbers["psnr_y"]
+    assert registry.default_model(2, "png").arch == "irn"  # a new family is never the default by itself
+    img = np.asarray(Image.open(files[0]))
+    data = api.encode(img, scale=None, codec="png", model="fgrn-x2")
+    assert api.read(data).header.model_version == 1 and api.decode(data).size == (56, 40)
+
+
+def test_adopt_refuses_another_family_or_scale(tiny_run, tmp_path):
+    src, _, _ = tiny_run
+    with pytest.raises(IrcError, match="not a x4 run"):
+        campaign.adopt("fgrn-x4", src, tmp_path / "runs")
+    with pytest.raises(IrcError, match="not a x2 run"):
+        campaign.adopt("irn-x2", src, tmp_path / "runs")
+    with pytest.raises(IrcError, match="not a training run"):
+        campaign.adopt("fgrn-x2", tmp_path, tmp_path / "runs")
+
+
+def test_cli_adopt_measures_and_ships(tiny_run, tmp_path, without_fgrn_x2):
+    src, _, kodak = tiny_run
+    runs = tmp_path / "runs"
+    res = run_cli("train", "campaign", "fgrn-x2", "--kodak", kodak, "--runs", runs, "--no-train")
+    assert res.exit_code != 0 and "--adopt" in res.output  # nothing shipped, nothing to resume
+    res = run_cli("train", "campaign", "fgrn-x2", "--adopt", src, "--kodak", kodak, "--runs", runs, "--no-train")
+    assert res.exit_code == 0, res.output
+    assert "nothing shipped yet" in res.output and "shipped fgrn-x2 v1" in res.output
+    assert registry.get_spec("fgrn-x2").version == 1
