@@ -22,6 +22,7 @@ import numpy as np
 from irc import container, imageio
 from irc.args import check_tiling as _check_tiling, check_type as _check_type, int_arg as _int_arg
 from irc.args import resolve_device  # irc.api.resolve_device is public
+from irc.reading import read  # irc.api.read is public
 from irc.errors import IrcError, IrcTypeError
 
 SCALES = (2, 4, 8)  # the scales of the rescaler models
@@ -312,45 +313,6 @@ def encode(image, scale: int | None = 4, codec: str = "jpeg", quality: int | Non
 
 
 _ENCODE_OPTIONS = {"tile", "overlap", "progress", "crm", "layout", "backend", "precision"}
-
-
-def read(data) -> container.IrcFile:
-    """Parse .irc bytes or a path (either layout), checked: magic, version, checksum, header."""
-    if isinstance(data, container.IrcFile):
-        if not isinstance(data.header, container.Header):
-            raise IrcTypeError("IrcFile.header must be an irc.container.Header")
-        from dataclasses import asdict
-
-        container.check_header(asdict(data.header))  # a hand-made IrcFile gets the same checks
-        if data.icc_profile and not container.valid_icc(data.icc_profile):
-            raise IrcError("icc_profile is not an ICC profile (no 'acsp' signature)")
-        return data
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return container.loads(bytes(data))
-    import os
-    from pathlib import Path
-
-    if not isinstance(data, (str, os.PathLike)):
-        raise IrcTypeError(f"cannot read an .irc file from {type(data).__name__}; give bytes or a path")
-    try:
-        path = Path(data)
-        exists, is_dir = path.exists(), path.is_dir()
-    except (TypeError, ValueError, OSError) as exc:
-        raise IrcError(f"bad path {data!r}: {exc}") from None
-    if is_dir:
-        raise IrcError(f"{path} is a directory, not an .irc file")
-    if not exists:
-        raise IrcError(f"no such file: {path}")
-    try:
-        raw = path.read_bytes()
-    except PermissionError:
-        raise IrcError(f"cannot read {path}: permission denied") from None
-    except OSError as exc:
-        raise IrcError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        return container.loads(raw)
-    except IrcError as exc:
-        raise type(exc)(f"{path}: {exc}") from None
 
 
 def decode(
