@@ -3,7 +3,9 @@
 Encode: load -> pad to a multiple of the scale -> rescaler downscale (tiled) ->
 round to 8 bits -> LR codec -> container.  Decode: container (checked) -> LR codec ->
 CRM restore (lossy payloads with a CRM named in the header) -> rescaler upscale
-(latent z = 0 where the family has one; tiled) -> crop back. Each model is resolved
+(latent z = 0 where the family has one; tiled) -> crop back. A scale no model has
+(2.5, 6) resizes instead of padding and cropping: the HR to the grid of the next larger
+model's scale before the downscale, the upscale's output back to the original size. Each model is resolved
 once per call (:func:`irc.models.registry.load`) and passed along as that object.
 Scale 1 has no model: the LR is the image. Encode = :func:`plan_encode` -> :func:`lr_of`
 -> codec -> :func:`pack`; irc.ratecontrol runs these steps and decode's :func:`hr_from_lr`.
@@ -22,11 +24,14 @@ import numpy as np
 from irc import container, imageio
 from irc.args import check_tiling as _check_tiling, check_type as _check_type, int_arg as _int_arg
 from irc.args import resolve_device  # irc.api.resolve_device is public
+from irc.plan import (  # noqa: F401  (irc.api.plan_encode, choose_crm, ... stay public)
+    EncodePlan, check_layout, choose_crm, model_scale_for, plan_encode, scale_arg,
+)
 from irc.reading import read  # irc.api.read is public
+from irc.resample import RESAMPLER, resize
 from irc.errors import IrcError, IrcTypeError
 
-SCALES = (2, 4, 8)  # the scales of the rescaler models
-ENCODE_SCALES = (1,) + SCALES  # 1: no model, the codec alone
+SCALES = (2, 3, 4, 8)  # the scales rescaler models are made for (`irc models` says which are installed)
 DEFAULT_TILE = 1024  # HR pixels per tile side; Kodak-size images run in one piece
 DEFAULT_OVERLAP = 64  # HR pixels shared between neighbouring tiles
 
@@ -64,50 +69,6 @@ def _progress_total(lr_h: int, lr_w: int, tile: int, overlap: int) -> int:
     return tile_count(lr_h, lr_w, tile, overlap)
 
 
-@dataclass(frozen=True)
-class EncodePlan:
-    """What an encode will do, every option checked: the codec and its settings, the
-    rescaler (None at scale 1, where the LR is the image) and the CRM the header names."""
-
-    scale: int
-    codec: object  # irc.codecs.Codec
-    settings: object  # irc.codecs.CodecSettings
-    model: object | None  # irc.models.registry.ModelSpec
-    crm: object | None
-
-
-def plan_encode(scale: int | None = 4, codec: str = "jpeg", quality: int | None = None,
-                lossless: bool | None = None, model: str | None = None, crm: str | None = "auto") -> EncodePlan:
-    """Check the options of an encode (no image is read) and resolve the model and CRM."""
-    from irc.codecs import get_codec
-    from irc.models.registry import default_model, get_spec
-
-    scale, quality = _int_arg("scale", scale, optional=True), _int_arg("quality", quality, optional=True)
-    _check_type("codec", codec, (str,), "a codec name")
-    _check_type("lossless", lossless, (bool,), "True, False or None", optional=True)
-    _check_type("model", model, (str,), "a model name or None", optional=True)
-    _check_type("crm", crm, (str,), "'auto', 'none', a model name or None", optional=True)
-    codec_obj = get_codec(codec)
-    settings = codec_obj.settings(quality, lossless)
-    if scale == 1:
-        if model:
-            raise IrcError("scale 1 stores the image itself, with no model: drop the model option (--model)")
-        if crm not in (None, "auto", "none"):
-            raise IrcError("scale 1 stores the image itself, with no model: a CRM (--crm) does not apply")
-        return EncodePlan(1, codec_obj, settings, None, None)
-    if model:
-        spec = get_spec(model)
-        if scale is not None and scale != spec.scale:
-            raise IrcError(f"model {spec.name} is for scale {spec.scale}, not {scale}")
-    else:
-        if scale not in SCALES:
-            raise IrcError(f"unsupported scale {scale}; choose one of {', '.join(map(str, ENCODE_SCALES))}")
-        spec = default_model(scale, codec_obj.name)
-    if spec.role != "rescaler":
-        raise IrcError(f"model {spec.name} is a {spec.arch}, not a rescaler; see `irc models`")
-    return EncodePlan(spec.scale, codec_obj, settings, spec, choose_crm(spec.name, codec_obj.name, settings.lossless, crm))
-
-
 def encode_image(
     image,
     scale: int | None = 4,
@@ -130,31 +91,31 @@ def encode_image(
     if progress is not None and not callable(progress):
         raise IrcTypeError("progress must be a callable or None")
     device = resolve_device(device)
-    _check_tiling(tile, overlap, plan.scale)
-    from irc.backends import load_rescaler
+    _check_tiling(tile, overlap)
+    from irc.models.registry import load_rescaler
 
     rescaler = load_rescaler(plan.model, device, backend, precision)
     img = imageio.load(image)
-    lr = lr_of(img.rgb, rescaler, device, tile, overlap, progress)
+    lr = lr_of(img.rgb, rescaler, device, tile, overlap, progress, plan.scale)
     return pack(img, plan, plan.codec.encode(lr, plan.settings), (lr.shape[1], lr.shape[0]), layout,
                 precision=rescaler.precision if rescaler else None)
 
 
-def check_layout(layout: str, codec: str) -> None:
-    if layout not in container.LAYOUTS:
-        raise IrcError(f"unknown layout {layout!r}; choose one of {', '.join(container.LAYOUTS)}")
-    if layout == "viewable" and codec not in ("png", "jpeg"):
-        raise IrcError(f"the viewable layout needs the png or jpeg LR codec, not {codec}")
-
-
 def lr_of(rgb: np.ndarray, model, device: str = "cpu", tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
-          progress=None) -> np.ndarray:
-    """The LR an encode stores: the rescaler ``model``'s downscale, or the image itself (``model`` None: scale 1)."""
+          progress=None, scale: int | float | None = None) -> np.ndarray:
+    """The LR an encode stores: the rescaler ``model``'s downscale, or the image itself (``model`` None: scale 1).
+    A ``scale`` other than the model's resizes the HR to the model's grid first (see :func:`downscale`)."""
     if model is None:
         return np.ascontiguousarray(rgb, dtype=np.uint8)
     from irc.models.registry import load
 
-    return downscale(rgb, load(model, device), device, tile, overlap, progress)
+    loaded = load(model, device)
+    size = None
+    if scale is not None and scale != loaded.scale:
+        h, w = rgb.shape[:2]
+        lw, lh = container.lr_size(w, h, scale, resampled=True)
+        size = (lw * loaded.scale, lh * loaded.scale)
+    return downscale(rgb, loaded, device, tile, overlap, progress, size=size)
 
 
 def pack(img: imageio.LoadedImage, plan: EncodePlan, payload: bytes, lr_size: tuple[int, int],
@@ -172,6 +133,7 @@ def pack(img: imageio.LoadedImage, plan: EncodePlan, payload: bytes, lr_size: tu
         crm=crm_spec.name if crm_spec else None, crm_sha256=crm_spec.sha256() if crm_spec else None,
         model_version=spec.version if spec else None, crm_version=crm_spec.version if crm_spec else None,
         source_bits=img.source_bits, rate_control=rate_control, precision=precision,
+        model_scale=spec.scale if plan.resample else None, resample=RESAMPLER if plan.resample else None,
     )
     if img.alpha is not None and alpha is None:
         alpha = imageio.encode_alpha(img.alpha)
@@ -181,29 +143,13 @@ def pack(img: imageio.LoadedImage, plan: EncodePlan, payload: bytes, lr_size: tu
                             len(img.icc_profile or b""))
 
 
-def choose_crm(model: str, codec: str, lossless: bool, crm: str | None = "auto"):
-    """The CRM spec an encode records: ``auto`` picks the registered one for
-    (model, codec) on lossy payloads, ``none`` (or None) none, a name that one."""
-    from irc.models.registry import default_crm, get_spec
-
-    if lossless or crm is None or crm == "none":
-        return None
-    if crm == "auto":
-        return default_crm(model, codec)
-    spec = get_spec(crm)
-    if spec.role != "restore":
-        raise IrcError(f"{crm} is not a restore model (CRM); see `irc models`")
-    if spec.base != model or codec not in spec.codecs:
-        raise IrcError(f"CRM {crm} restores {spec.base} LR stored with {', '.join(spec.codecs)}, "
-                       f"not {model} with {codec}")
-    return spec
-
-
 def downscale(rgb: np.ndarray, model, device: str = "cpu", tile: int = DEFAULT_TILE,
               overlap: int = DEFAULT_OVERLAP, progress=None, backend: str = "auto",
-              precision: str = "auto") -> np.ndarray:
+              precision: str = "auto", size: tuple[int, int] | None = None) -> np.ndarray:
     """(H, W, 3) uint8 -> LR (ceil(H/s), ceil(W/s), 3) uint8 with rescaler ``model`` (a name or
     a :class:`irc.models.registry.Loaded`; padded, tiled, the tiles blended before rounding).
+    ``size`` (width, height, multiples of the model's scale): resize the HR to it instead of
+    padding (:func:`irc.resample.resize`), for a scale the model was not made for.
     ``backend`` and ``precision`` (:mod:`irc.backends`) apply to a model given by name."""
     import torch
 
@@ -214,7 +160,7 @@ def downscale(rgb: np.ndarray, model, device: str = "cpu", tile: int = DEFAULT_T
     scale, net = rescaler.scale, rescaler.runner
     lr_tile, lr_overlap = _check_tiling(tile, overlap, scale)
     x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float().div_(255.0)
-    x = pad_to_multiple(x, scale)
+    x = pad_to_multiple(x, scale) if size is None else resize(x, size)
     lr_h, lr_w = x.shape[2] // scale, x.shape[3] // scale
     on_tile = progress(_progress_total(lr_h, lr_w, lr_tile, lr_overlap)) if progress else None
     with torch.inference_mode():
@@ -245,18 +191,20 @@ def restore(lr: np.ndarray, crm, quality: int | None, device: str = "cpu", backe
 
 def hr_from_lr(lr: np.ndarray, model, size: tuple[int, int], crm=None, quality: int | None = None,
                device: str = "cpu", temperature: float = 0.0, seed: int | None = None, tile: int = DEFAULT_TILE,
-               overlap: int = DEFAULT_OVERLAP, progress=None) -> np.ndarray:
+               overlap: int = DEFAULT_OVERLAP, progress=None, resample: bool = False) -> np.ndarray:
     """A decoded LR -> the decoded RGB: :func:`upscale`, or at scale 1 (``model`` None) the LR itself."""
     if model is None:
         return lr
-    return upscale(lr, model, size, crm, quality, device, temperature, seed, tile, overlap, progress)
+    return upscale(lr, model, size, crm, quality, device, temperature, seed, tile, overlap, progress,
+                   resample=resample)
 
 
 def upscale(lr: np.ndarray, model, size: tuple[int, int] | None = None, crm=None,
             quality: int | None = None, device: str = "cpu", temperature: float = 0.0,
             seed: int | None = None, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
-            progress=None, backend: str = "auto", precision: str = "auto") -> np.ndarray:
-    """LR (h, w, 3) uint8 -> HR uint8 cropped to ``size`` (width, height).
+            progress=None, backend: str = "auto", precision: str = "auto", resample: bool = False) -> np.ndarray:
+    """LR (h, w, 3) uint8 -> HR uint8 cropped to ``size`` (width, height), or with ``resample``
+    resized to it (:func:`irc.resample.resize`: a file encoded at a scale the model was not made for).
 
     ``model`` and ``crm`` are names or :class:`irc.models.registry.Loaded` models. With
     ``crm``, each LR tile is first restored by that CRM (conditioned on ``quality``), then
@@ -286,7 +234,8 @@ def upscale(lr: np.ndarray, model, size: tuple[int, int] | None = None, crm=None
     with torch.inference_mode():
         x = run_tiled(step, y, lr_h, lr_w, 1, scale, lr_tile, lr_overlap, on_tile)
     w, h = size or (lr_w * scale, lr_h * scale)
-    return (x[0, :, :h, :w].clamp(0, 1) * 255.0).round().byte().permute(1, 2, 0).numpy()
+    x = resize(x, (w, h)) if resample else x[..., :h, :w]
+    return (x[0].clamp(0, 1) * 255.0).round().byte().permute(1, 2, 0).numpy()
 
 
 def encode(image, scale: int | None = 4, codec: str = "jpeg", quality: int | None = None,
@@ -355,9 +304,9 @@ def decode(
         spec = for_file(hd.model, hd.model_version, hd.weights_sha256)  # the exact weights, old versions too
         if spec.role != "rescaler":
             raise IrcError(f"corrupt .irc header: {hd.model} is a {spec.arch}, not a rescaler")
-        if spec.scale != hd.scale:
-            raise IrcError(f"corrupt .irc header: {hd.model} is a x{spec.scale} model, the header says x{hd.scale}")
-    _check_tiling(tile, overlap, hd.scale)
+        if spec.scale != hd.net_scale:
+            raise IrcError(f"corrupt .irc header: {hd.model} is a x{spec.scale} model, the header says x{hd.net_scale}")
+    _check_tiling(tile, overlap)
     crm = hd.crm if use_crm and not hd.lossless else None
     if crm:
         if crm not in {s.name for s in all_versions().values()}:
@@ -367,7 +316,7 @@ def decode(
         if crm_spec.role != "restore":
             raise IrcError(f"corrupt .irc header: {crm} is not a restore model (CRM)")
     device = resolve_device(device)
-    from irc.backends import load_rescaler
+    from irc.models.registry import load_rescaler
 
     rescaler = load_rescaler(spec, device, backend, precision)
     crm_loaded = load(crm_spec, device, backend=backend, precision=precision) if crm else None
@@ -377,6 +326,6 @@ def decode(
     if lr.shape[:2] != (hd.lr_height, hd.lr_width):
         raise IrcError(f"payload is {lr.shape[1]}x{lr.shape[0]}, header says {hd.lr_width}x{hd.lr_height}")
     rgb = hr_from_lr(lr, rescaler, (hd.width, hd.height), crm_loaded, hd.quality, device, temperature, seed, tile,
-                     overlap, progress)
+                     overlap, progress, resample=hd.resample is not None)
     return imageio.to_pil(np.ascontiguousarray(rgb), alpha, hd.mode, f.icc_profile)
 

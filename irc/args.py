@@ -38,10 +38,11 @@ def resolve_device(device: str = "cpu") -> str:
     return device
 
 
-def check_tiling(tile: int, overlap: int, scale: int) -> tuple[int, int]:
+def check_tiling(tile: int, overlap: int, scale: int = 1) -> tuple[int, int]:
+    """Tile and overlap in HR pixels, checked -> the same in LR pixels at ``scale`` (rounded down)."""
     tile, overlap = int_arg("tile", tile), int_arg("overlap", overlap)
-    if tile < 64 or tile % scale:
-        raise IrcError(f"tile must be at least 64 and a multiple of the scale ({scale})")
-    if overlap < 0 or overlap % scale or overlap * 2 >= tile:
-        raise IrcError("overlap must be a multiple of the scale and less than half the tile")
+    if tile < 64:
+        raise IrcError(f"tile must be at least 64 (HR pixels), got {tile}")
+    if overlap < 0 or overlap * 2 >= tile:
+        raise IrcError("overlap must be 0 or more and less than half the tile")
     return tile // scale, overlap // scale

@@ -1,4 +1,4 @@
-"""The .irc file format (version 1.3). See docs/FORMAT.md.
+"""The .irc file format (version 1.4). See docs/FORMAT.md.
 
     magic    8 bytes   89 49 52 43 0D 0A 1A 0A   ("\\x89IRC\\r\\n\\x1a\\n")
     version  2 bytes   major, minor
@@ -32,11 +32,13 @@ from irc.errors import IrcError, IrcFormatError
 
 MAGIC = b"\x89IRC\r\n\x1a\n"
 # 1.1: crm + crm_sha256 in HEAD; 1.2: model_version, crm_version, source_bits, the viewable layout;
-# 1.3: scale 1 (no model: the model keys are null), the optional rate_control object, precision
-VERSION = (1, 3)
+# 1.3: scale 1 (no model: the model keys are null), the optional rate_control object, precision;
+# 1.4: any scale (3, 6, 2.5, ...): the optional model_scale and resample keys
+VERSION = (1, 4)
 LAYOUTS = ("irc", "viewable")
 MODES = ("RGB", "RGBA", "L", "LA")
-SCALES = (1, 2, 4, 8)  # 1: the LR is the image itself, stored without a model
+MAX_SCALE = 16  # the largest scale a header may name (1: the LR is the image itself, stored without a model)
+RESAMPLERS = ("bicubic-antialias",)  # how a resampled file's HR is brought to and from the model's grid
 NO_MODEL_KEYS = ("model", "weights_sha256", "model_version", "crm", "crm_sha256", "crm_version")  # null at scale 1
 MAX_PIXELS = 178_956_970  # as irc.imageio.MAX_PIXELS: Pillow's decompression-bomb limit
 
@@ -45,7 +47,7 @@ MAX_PIXELS = 178_956_970  # as irc.imageio.MAX_PIXELS: Pillow's decompression-bo
 class Header:
     model: str | None  # registry name, e.g. "irn-x4"; None only at scale 1 (no model)
     weights_sha256: str | None  # first 16 hex digits of the weights file's SHA-256; None only at scale 1
-    scale: int
+    scale: int | float  # the scale asked for: an integer 1-16, or a fraction such as 2.5 (1.4)
     codec: str
     codec_version: str
     quality: int | None  # None: lossless
@@ -62,11 +64,26 @@ class Header:
     source_bits: int | None = None  # bits per channel of the input (16 for a 48-bit PNG); None: before 1.2
     rate_control: dict | None = None  # what `irc encode --target-psnr/--max-bytes` promised (1.3); None: not used
     precision: str | None = None  # "fp32" or "bf16": what the encoder's model pass ran in (1.3); None: unknown/no model
+    model_scale: int | None = None  # the model's own scale when it differs from ``scale`` (1.4); None: the same
+    resample: str | None = None  # how the HR was resampled around the model (1.4); None: not resampled
     extra: dict = field(default_factory=dict)
 
     @property
     def lossless(self) -> bool:
         return self.quality is None
+
+    @property
+    def net_scale(self) -> int:
+        """The scale of the model that made the LR (``scale`` unless the file was resampled)."""
+        return self.scale if self.model_scale is None else self.model_scale
+
+
+def lr_size(width: int, height: int, scale: int | float, resampled: bool) -> tuple[int, int]:
+    """The LR size of an image: ceil(size / scale) when the input is padded to a multiple of the
+    scale, the nearest integer (halves up, at least 1) when it is resampled to the model's grid."""
+    if resampled:
+        return max(1, math.floor(width / scale + 0.5)), max(1, math.floor(height / scale + 0.5))
+    return -(-width // scale), -(-height // scale)
 
 
 @dataclass
@@ -128,7 +145,8 @@ def _rate_control(v) -> bool:
 _SCHEMA = {
     "model": (True, lambda v: v is None or _text(v), "a model name (null only at scale 1)"),
     "weights_sha256": (True, lambda v: v is None or _hex16(v), "16 lowercase hex digits (null only at scale 1)"),
-    "scale": (True, lambda v: _is_int(v) and v in SCALES, "1, 2, 4 or 8"),
+    "scale": (True, lambda v: (_is_int(v) and 1 <= v <= MAX_SCALE) or (isinstance(v, float) and _number(v, 1, False)
+              and v < MAX_SCALE and not v.is_integer()), f"an integer 1-{MAX_SCALE} or a fraction such as 2.5"),
     "codec": (True, lambda v: isinstance(v, str) and re.fullmatch(r"[a-z0-9]{1,16}", v) is not None,
               "a codec name"),
     "codec_version": (True, _text, "a string"),
@@ -146,6 +164,9 @@ _SCHEMA = {
     "crm_version": (False, _version, "null or an integer >= 1"),
     "source_bits": (False, lambda v: v is None or (_is_int(v) and 1 <= v <= 64), "null or an integer 1-64"),
     "precision": (False, lambda v: v is None or _text(v), "null or a string such as \"fp32\""),
+    "model_scale": (False, lambda v: v is None or (_is_int(v) and 2 <= v <= MAX_SCALE),
+                    f"null or an integer 2-{MAX_SCALE}"),
+    "resample": (False, lambda v: v is None or v in RESAMPLERS, "null or " + ", ".join(RESAMPLERS)),
     "rate_control": (False, _rate_control, ("null or an object whose target_psnr, max_bytes, max_bpp and "
                                             "psnr_rgb are null or finite numbers (max_bytes an integer >= 1)")),
     "extra": (False, lambda v: isinstance(v, dict), "an object"),
@@ -193,12 +214,29 @@ def check_header(raw) -> Header:
         for key in ("model", "weights_sha256"):
             if raw[key] is None:
                 raise _bad(f"{key!r} must be {_SCHEMA[key][2]}, got null")
-    if (raw["lr_width"], raw["lr_height"]) != (-(-raw["width"] // s), -(-raw["height"] // s)):
+    resampled = _check_resampling(raw)
+    if (raw["lr_width"], raw["lr_height"]) != lr_size(raw["width"], raw["height"], s, resampled):
         raise _bad(f"'lr_width' x 'lr_height' {raw['lr_width']}x{raw['lr_height']} does not match "
                    f"{raw['width']}x{raw['height']} at scale {s}")
     if raw.get("crm") is not None and raw.get("crm_sha256") is None:
         raise _bad("'crm' is set without 'crm_sha256'")
     return Header(**{k: raw[k] for k in _SCHEMA if k in raw})
+
+
+def _check_resampling(raw: dict) -> bool:
+    """model_scale and resample come together, exactly when the model's scale is not the scale."""
+    s, ms, how = raw["scale"], raw.get("model_scale"), raw.get("resample")
+    if ms is None and how is None:
+        if not _is_int(s):
+            raise _bad(f"scale {s} is not an integer, so 'model_scale' and 'resample' must be set")
+        return False
+    if ms is None or how is None:
+        raise _bad("'model_scale' and 'resample' must be set together")
+    if s == 1:
+        raise _bad("'model_scale' and 'resample' must be null at scale 1 (no model)")
+    if ms <= s:
+        raise _bad(f"'model_scale' {ms} must be above the scale {s} (the model's LR is resampled from a larger HR)")
+    return True
 
 
 # ---- bytes ------------------------------------------------------------------------------------
@@ -211,8 +249,9 @@ def body(f: IrcFile, lr_chunk: bytes) -> bytes:
     """Magic, version, HEAD, the LR chunk (LRIM, or LREF in the viewable layout), ICCP, ALPH."""
     head = asdict(f.header)
     check_header(head)  # never write a file this reader would refuse
-    if head["rate_control"] is None:
-        del head["rate_control"]  # written only when used, so other files keep their size
+    for key in ("rate_control", "model_scale", "resample"):
+        if head[key] is None:
+            del head[key]  # written only when used, so other files keep their size
     if f.icc_profile and not valid_icc(f.icc_profile):
         raise IrcError("icc_profile is not an ICC profile (no 'acsp' signature)")
     parts = [MAGIC, bytes(VERSION), _chunk(b"HEAD", json.dumps(head, separators=(",", ":")).encode()), lr_chunk]

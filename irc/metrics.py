@@ -4,6 +4,10 @@
 * ``psnr-y``: PSNR of the BT.601 luma (Y of YCbCr, 16-235 range), with ``crop``
   pixels removed from each border (the papers use crop = scale).
 * ``ssim``: SSIM on the luma, Gaussian window 11 / sigma 1.5 (Wang et al. 2004).
+* ``ms-ssim``: multi-scale SSIM over RGB (Wang et al. 2003; 5 scales, the usual weights), a
+  structural metric that needs no learned weights, so it runs offline beside PSNR where
+  LPIPS/DISTS cannot (their VGG/AlexNet backbones are downloaded at run time). Optional:
+  ``pip install 'irc[metrics]'`` (the pytorch-msssim package, torch only).
 * ``bpp``: bytes * 8 / original pixel count. ``irc encode`` reports it for the whole
   .irc file (``EncodeInfo.bpp``) and for the LR bitstream alone (``payload_bpp``);
   ``irc bench`` rates the LR bitstream alone, as the papers do.
@@ -83,5 +87,48 @@ def ssim(ref, test, crop: int = 0) -> float:
     return float(s.mean())
 
 
+def ms_ssim(ref, test, crop: int = 0) -> float:
+    """MS-SSIM of the RGB images (8-bit levels, data range 255), through the optional
+    pytorch-msssim package; 5 scales need sides of at least 161 pixels after ``crop``."""
+    try:
+        from pytorch_msssim import ms_ssim as _ms_ssim
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError("ms_ssim needs the optional package pytorch-msssim: "
+                                  "pip install 'irc[metrics]' (or pip install pytorch-msssim)") from None
+    import torch
+
+    a, b = (_crop(_quantized(img), crop) for img in (ref, test))
+    if min(a.shape[:2]) < 161:
+        raise ValueError(f"ms_ssim needs images of at least 161x161 pixels (5 scales), got {a.shape[1]}x{a.shape[0]}")
+    ta, tb = (torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None] for x in (a, b))
+    return float(_ms_ssim(ta, tb, data_range=255.0, size_average=True))
+
+
 def bpp(n_bytes: int, width: int, height: int) -> float:
     return n_bytes * 8.0 / (width * height)
+
+
+def bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
+    """Bjøntegaard delta rate (%) of ``test`` against ``anchor``; points are (bpp, PSNR).
+
+    log-rate is fitted as a polynomial in PSNR (cubic with 4+ points, lower
+    with fewer) and integrated over the overlapping PSNR range. Negative: fewer
+    bits for the same quality. None when the curves do not overlap.
+    """
+    def fit(points):
+        pts = sorted(set(points), key=lambda p: p[1])
+        r = np.log10([p[0] for p in pts])
+        d = np.array([p[1] for p in pts])
+        return np.polyfit(d, r, min(3, len(pts) - 1)), d.min(), d.max()
+
+    if len(anchor) < 2 or len(test) < 2:
+        return None
+    pa, a_lo, a_hi = fit(anchor)
+    pt, t_lo, t_hi = fit(test)
+    lo, hi = max(a_lo, t_lo), min(a_hi, t_hi)
+    if hi - lo <= 1e-6:
+        return None
+    ia, it = np.polyint(pa), np.polyint(pt)
+    avg = ((np.polyval(it, hi) - np.polyval(it, lo)) - (np.polyval(ia, hi) - np.polyval(ia, lo))) / (hi - lo)
+    value = (10**avg - 1) * 100
+    return float(value) if math.isfinite(value) else None

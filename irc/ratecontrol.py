@@ -29,33 +29,10 @@ from dataclasses import dataclass, field
 
 from irc import api
 from irc.errors import IrcError
+from irc.ratesearch import Point, Search, db  # noqa: F401  (irc.ratecontrol.Point stays public)
 
 AUTO_CODECS = ("avif", "webp", "jpeg", "jxl")  # what --codec auto searches (those available here)
 VIEWABLE_CODECS = ("jpeg", "png")  # what auto means with the viewable layout
-
-
-@dataclass(frozen=True)
-class Point:
-    """One measured candidate: a complete .irc file and the RGB PSNR its decode gives."""
-
-    scale: int
-    codec: str
-    quality: int | None  # None: lossless
-    file_bytes: int  # every byte of the file, the rate_control record included
-    psnr_rgb: float  # math.inf: the decode equals the input
-    model: str | None = None
-    crm: str | None = None
-
-    @property
-    def setting(self) -> str:
-        return f"scale {self.scale}, {self.codec} " + ("lossless" if self.quality is None else f"q{self.quality}")
-
-    def describe(self) -> str:
-        return f"{db(self.psnr_rgb)} ({self.setting}, {self.file_bytes:,} bytes)"
-
-
-def db(psnr: float) -> str:
-    return "exact (infinite PSNR)" if math.isinf(psnr) else f"{psnr:.2f} dB"
 
 
 @dataclass
@@ -151,7 +128,7 @@ def plan_search(target_psnr=None, max_bytes=None, max_bpp=None, codecs="auto", s
         raise IrcError("give a size limit in bytes or in bpp, not both")
     if target_psnr is None and max_bytes is None and max_bpp is None:
         raise IrcError("rate control needs a target PSNR, a size limit in bytes or in bpp")
-    scale = api._int_arg("scale", scale, optional=True)
+    scale = api.scale_arg(scale)
     api._check_type("model", model, (str,), "a model name or None", optional=True)
     api._check_type("crm", crm, (str,), "'auto' or 'none'", optional=True)
     crm = "none" if crm is None else crm
@@ -165,8 +142,11 @@ def plan_search(target_psnr=None, max_bytes=None, max_bpp=None, codecs="auto", s
         api.plan_encode(scale, "png", None, None, None, "none")  # a scale irc can encode with
         scales = (scale,)
     else:
-        scales = (1,) + tuple(s for s in api.SCALES if _has_default(default_model, s))
+        scales = (1,) + tuple(s for s in SEARCHED_SCALES if _has_default(default_model, s))
     return SearchPlan(target_psnr, max_bytes, max_bpp, found, scales, model, crm, layout)
+
+
+SEARCHED_SCALES = (2, 4, 8)  # with no -s: the model scales searched beside 1 (x3 is left out: cost)
 
 
 def _has_default(default_model, scale: int) -> bool:
@@ -190,7 +170,6 @@ def encode_target(image, target_psnr: float | None = None, max_bytes: int | None
     alike: the promise is for a decode with the same ones (`irc decode`'s default is auto).
     """
     from irc import imageio
-    from irc.ratesearch import Search
 
     t0 = time.perf_counter()
     plan = plan_search(target_psnr, max_bytes, max_bpp, codecs, scale, model, crm, layout)
@@ -199,8 +178,7 @@ def encode_target(image, target_psnr: float | None = None, max_bytes: int | None
 
     check_precision(precision)
     resolve_backend(backend, device)
-    for s in plan.scales:
-        api._check_tiling(tile, overlap, s)
+    api._check_tiling(tile, overlap)
     img = imageio.load(image)
     pixels = img.rgb.shape[0] * img.rgb.shape[1]
     limit = plan.max_bytes if plan.max_bpp is None else math.floor(plan.max_bpp * pixels / 8)

@@ -40,7 +40,31 @@ import numpy as np
 
 from irc import api, imageio
 from irc.metrics import psnr_rgb
-from irc.ratecontrol import Point
+
+
+@dataclass(frozen=True)
+class Point:
+    """One measured candidate: a complete .irc file and the RGB PSNR its decode gives."""
+
+    scale: int | float
+    codec: str
+    quality: int | None  # None: lossless
+    file_bytes: int  # every byte of the file, the rate_control record included
+    psnr_rgb: float  # math.inf: the decode equals the input
+    model: str | None = None
+    crm: str | None = None
+
+    @property
+    def setting(self) -> str:
+        return f"scale {self.scale}, {self.codec} " + ("lossless" if self.quality is None else f"q{self.quality}")
+
+    def describe(self) -> str:
+        return f"{db(self.psnr_rgb)} ({self.setting}, {self.file_bytes:,} bytes)"
+
+
+def db(psnr: float) -> str:
+    return "exact (infinite PSNR)" if math.isinf(psnr) else f"{psnr:.2f} dB"
+
 
 PSNR_WIDTH = 20  # JSON characters a float PSNR (at most 24) may take beyond "null" (4)
 
@@ -48,7 +72,7 @@ PSNR_WIDTH = 20  # JSON characters a float PSNR (at most 24) may take beyond "nu
 @dataclass(frozen=True)
 class Pair:
     index: int  # search order among pairs: ties go to the earlier one
-    scale: int
+    scale: int | float
     codec: object  # irc.codecs.Codec
     rungs: tuple  # qualities ascending, then None (lossless) where the codec has it
 
@@ -128,7 +152,7 @@ class Search:
             q = pair.rungs[r]
             plan = api.plan_encode(pair.scale, pair.codec.name, q, True if q is None else None,
                                    self.plan.model, self.plan.crm)
-            lr, precision = self._lr_of(plan.model)
+            lr, precision = self._lr_of(plan)
             payload = plan.codec.encode(lr, plan.settings)
             self.encodes += 1
             rc = {**self.record, "psnr_rgb": None}
@@ -139,15 +163,16 @@ class Search:
 
     def _rescaler(self, spec):
         """The model loaded as encode_image and decode load it (None at scale 1)."""
-        from irc.backends import load_rescaler
+        from irc.models.registry import load_rescaler
 
         return load_rescaler(spec, self.device, self.backend, self.precision)
 
-    def _lr_of(self, spec) -> tuple[np.ndarray, str | None]:
-        key = spec.key if spec else None
+    def _lr_of(self, plan) -> tuple[np.ndarray, str | None]:
+        spec = plan.model
+        key = (spec.key, plan.scale) if spec else None
         if key not in self._lr:
             rescaler = self._rescaler(spec)
-            lr = api.lr_of(self.img.rgb, rescaler, self.device, self.tile, self.overlap)
+            lr = api.lr_of(self.img.rgb, rescaler, self.device, self.tile, self.overlap, scale=plan.scale)
             self._lr[key] = (lr, rescaler.precision if rescaler else None)
         return self._lr[key]
 
@@ -160,10 +185,10 @@ class Search:
         key = (pair.index, r)
         if key not in self._points:
             plan, payload, _ = self._encode(pair, r)
-            lr, precision = self._lr_of(plan.model)
+            lr, precision = self._lr_of(plan)
             lr_size = (lr.shape[1], lr.shape[0])
             decoded = plan.codec.decode(payload, lr_size)
-            psnr = self._measure(plan.model, plan.crm, plan.settings.quality, decoded)
+            psnr = self._measure(plan, plan.crm, plan.settings.quality, decoded)
             rc = {**self.record, "psnr_rgb": None if math.isinf(psnr) else psnr}
             data, info = api.pack(self.img, plan, payload, lr_size, self.plan.layout, rc, self.alpha, precision)
             pt = Point(pair.scale, plan.codec.name, plan.settings.quality, len(data), psnr,
@@ -172,16 +197,17 @@ class Search:
             self.candidates += 1
         return self._points[key]
 
-    def _measure(self, spec, crm, quality, lr: np.ndarray) -> float:
-        """RGB PSNR of what `irc decode` makes of this decoded LR (memoised)."""
+    def _measure(self, plan, crm, quality, lr: np.ndarray) -> float:
+        """RGB PSNR of what `irc decode` makes of this decoded LR of ``plan``'s model (memoised)."""
         from irc.models.registry import load
 
-        q = quality if crm else None
-        key = (spec.key if spec else None, lr.shape, hashlib.sha256(lr.tobytes()).digest(),
+        spec, q = plan.model, quality if crm else None
+        key = (spec.key if spec else None, plan.resample, lr.shape, hashlib.sha256(lr.tobytes()).digest(),
                crm.key if crm else None, q)
         if key not in self._psnr:
             crm_loaded = load(crm, self.device, backend=self.backend, precision=self.precision) if crm else None
-            rgb = api.hr_from_lr(lr, self._rescaler(spec), self.size, crm_loaded, quality, self.device)
+            rgb = api.hr_from_lr(lr, self._rescaler(spec), self.size, crm_loaded, quality, self.device,
+                                 resample=plan.resample)
             self.model_passes += spec is not None
             image = imageio.to_pil(np.ascontiguousarray(rgb), None, self.img.mode, None)  # as decode gives it
             self._psnr[key] = psnr_rgb(self.img.rgb, np.asarray(image.convert("RGB")))
@@ -191,7 +217,7 @@ class Search:
         """The PSNR of the pair's model on its clean LR (no codec loss, no CRM): what the pair can reach."""
         q = pair.rungs[0]
         plan = api.plan_encode(pair.scale, pair.codec.name, q, True if q is None else None, self.plan.model, "none")
-        return self._measure(plan.model, None, None, self._lr_of(plan.model)[0])
+        return self._measure(plan, None, None, self._lr_of(plan)[0])
 
     def file_of(self, point: Point) -> tuple[bytes, api.EncodeInfo]:
         return self._files[point]

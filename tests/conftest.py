@@ -131,3 +131,25 @@ def png(photo, tmp_path):
     p = tmp_path / "photo.png"
     Image.fromarray(photo).save(p)
     return p
+
+
+def synthetic_image(h: int, w: int, seed: int) -> np.ndarray:
+    """Smooth colour gradients plus a little noise: photo-like enough to train on."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([128 + 80 * np.sin(xx / (5.0 + seed)), 128 + 80 * np.cos(yy / (4.0 + seed)),
+                     (xx + 2 * yy) * 255.0 / (w + 2 * h)], -1)
+    return np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
+
+
+def image_folders(root: Path, train_hw: tuple[int, int], val_hw: tuple[int, int], count: int = 3) -> tuple[Path, Path]:
+    """(training folder of ``count`` synthetic images of ``train_hw``, validation folder of one of ``val_hw``)."""
+    from PIL import Image
+
+    train, val = root / "train", root / "val"
+    train.mkdir()
+    val.mkdir()
+    for i in range(count):
+        Image.fromarray(synthetic_image(*train_hw, i)).save(train / f"img{i}.png")
+    Image.fromarray(synthetic_image(*val_hw, 9)).save(val / "val0.png")
+    return train, val

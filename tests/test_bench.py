@@ -8,7 +8,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from irc.bench import datasets
-from irc.bench.engine import bd_rate
+from irc.metrics import bd_rate
 from irc.cli import app
 from irc.errors import IrcError
 from irc.models import registry
@@ -128,7 +128,7 @@ def test_bench_div2k_with_a_local_folder(tmp_path, folder):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["--scales", "3"], "no shipped model for scale 3"),
+    (["--scales", "5"], "no shipped model for scale 5"),
     (["--codecs", "png"], "lossless"),
     (["--qualities", "a,b"], "comma-separated"),
     (["--codecs", "flif"], "JPEG XL"),

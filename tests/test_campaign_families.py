@@ -15,7 +15,8 @@ from irc.models import registry
 from irc.train import campaign
 
 from .conftest import run_cli
-from .test_train_fgrn import TINY, _image
+from .conftest import synthetic_image as _image
+from .test_train_fgrn import TINY
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -41,3 +41,28 @@ def test_ssim_bounds_and_bpp():
     noisy = np.clip(a + rng.normal(0, 40, a.shape), 0, 255).astype(np.uint8)
     assert 0 < ssim(a, noisy) < 0.9
     assert bpp(1000, 100, 80) == pytest.approx(1.0)
+
+
+def test_ms_ssim_offline_when_the_extra_is_installed():
+    pytest.importorskip("pytorch_msssim")
+    from irc.metrics import ms_ssim
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:176, 0:200]
+    a = np.stack([128 + 60 * np.sin(xx / 7), 128 + 60 * np.cos(yy / 5), (xx + yy) * 0.6], -1).astype(np.uint8)
+    noisy = np.clip(a + rng.normal(0, 12, a.shape), 0, 255).astype(np.uint8)
+    assert ms_ssim(a, a) == pytest.approx(1.0)
+    assert ms_ssim(a, a.astype(np.float32) / 255) == pytest.approx(1.0)  # float input in [0, 1]
+    assert 0.5 < ms_ssim(a, noisy) < 0.99
+    with pytest.raises(ValueError, match="161"):
+        ms_ssim(a, noisy, crop=10)  # 156 x 180 left: too small for 5 scales
+
+
+def test_ms_ssim_without_the_extra_says_what_to_install(monkeypatch):
+    import sys
+
+    from irc.metrics import ms_ssim
+
+    monkeypatch.setitem(sys.modules, "pytorch_msssim", None)  # as if not installed
+    with pytest.raises(ModuleNotFoundError, match=r"irc\[metrics\]"):
+        ms_ssim(np.zeros((200, 200, 3), np.uint8), np.zeros((200, 200, 3), np.uint8))

@@ -40,6 +40,10 @@ GOLDEN = {
     ("irn-x2-noise", "kodim23"): 43.418,
     ("fgrn-x2", "kodim03"): 41.436,  # FGRN, version 1 (2026-11-25)
     ("fgrn-x2", "kodim23"): 45.064,
+    ("fgrn-x4", "kodim03"): 33.631,  # FGRN x4, version 1 (2026-11-25, the x4 shoot-out run)
+    ("fgrn-x4", "kodim23"): 35.416,
+    ("irn-ld-x3", "kodim03"): 34.984,  # IRN_LD x3, version 1 (2026-11-25)
+    ("irn-ld-x3", "kodim23"): 38.084,
 }
 # JPEG q40 at x2 with each model's own CRM, if any: (model, image) -> (CRM, RGB PSNR, file bytes)
 # (file bytes: format 1.2 headers are 50-53 bytes longer: model_version, crm_version, source_bits)
@@ -48,8 +52,8 @@ LOSSY_GOLDEN = {
     ("irn-x2", "kodim23"): ("crm-x2-jpeg", 29.733, 2024),
     ("irn-x2-jpeg", "kodim03"): (None, 28.757, 2205),
     ("irn-x2-jpeg", "kodim23"): (None, 30.472, 2106),
-    ("fgrn-x2", "kodim03"): (None, 27.856, 2195),  # no CRM of its own yet
-    ("fgrn-x2", "kodim23"): (None, 29.588, 2075),
+    ("fgrn-x2", "kodim03"): ("crm-fgrn-x2-jpeg", 28.505, 2220),  # its own CRM (without: 27.856)
+    ("fgrn-x2", "kodim23"): ("crm-fgrn-x2-jpeg", 29.912, 2100),  # (without: 29.588)
 }
 TOLERANCE_DB = 0.05
 
@@ -60,7 +64,7 @@ def crop(name):
 
 
 def test_registry_entries_are_complete():
-    assert {e["name"] for e in SHIPPED} >= {"irn-x2", "irn-x4", "irn-x8", "irn-e-x4", "fgrn-x2"}
+    assert {e["name"] for e in SHIPPED} >= {"irn-x2", "irn-x4", "irn-x8", "irn-e-x4", "fgrn-x2", "fgrn-x4", "irn-ld-x3"}
     versions = [s for s in registry.all_versions().values() if s.name in {e["name"] for e in SHIPPED}]
     assert len(versions) == len(SHIPPED)  # every version of every model is installed and reachable
     for spec in versions:
@@ -110,6 +114,9 @@ def test_jpeg_defaults(monkeypatch):
     assert registry.default_crm("irn-x2", "jpeg").name == "crm-x2-jpeg"
     assert registry.default_crm("irn-x4", "jpeg").name == "crm-x4-jpeg"
     assert registry.default_crm("irn-x2-jpeg", "jpeg") is None
+    # x4: FGRN (ahead on Kodak in luma and colour) for the lossless codecs; JPEG keeps irn-x4 and its CRM
+    assert registry.default_model(4, "png").name == registry.default_model(4, "jxl").name == "fgrn-x4"
+    assert registry.default_model(4, "jpeg").name == registry.default_model(4, "*").name == "irn-x4"
     # the paper's Bicubic + JPEG + CRM ablation at both scales
     assert registry.default_crm("bicubic", "jpeg", scale=2).name == "crm-bicubic-x2-jpeg"
     assert registry.default_crm("bicubic", "jpeg", scale=4).name == "crm-bicubic-x4-jpeg"

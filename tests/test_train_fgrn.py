@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch.nn import functional as F
 
 from irc.train.fgrn import FGRNTrainConfig, fgrn_losses, train_fgrn
 
-from .conftest import run_cli
+from .conftest import image_folders, run_cli, synthetic_image as _image  # noqa: F401  (_image: shared)
 
 TINY = {"nf": 8, "down_blocks": 1, "up_blocks": 1, "flow_cells": 1}
 TINY_CLI = ["--nf", 8, "--down-blocks", 1, "--up-blocks", 1, "--flow-cells", 1, "--threads", 1]
@@ -22,26 +20,10 @@ TINY_CLI = ["--nf", 8, "--down-blocks", 1, "--up-blocks", 1, "--flow-cells", 1, 
 pytestmark = pytest.mark.usefixtures("one_thread")  # the trainers set --threads 1: restored after
 
 
-def _image(h: int, w: int, seed: int) -> np.ndarray:
-    """Smooth colour gradients plus a little noise: photo-like enough to train on."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w]
-    base = np.stack([128 + 80 * np.sin(xx / (5.0 + seed)), 128 + 80 * np.cos(yy / (4.0 + seed)),
-                     (xx + 2 * yy) * 255.0 / (w + 2 * h)], -1)
-    return np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
-
-
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     """(training folder: 3 images 80x80, validation folder: 1 image 64x48)."""
-    root = tmp_path_factory.mktemp("fgrn-data")
-    train, val = root / "train", root / "val"
-    train.mkdir()
-    val.mkdir()
-    for i in range(3):
-        Image.fromarray(_image(80, 80, i)).save(train / f"img{i}.png")
-    Image.fromarray(_image(48, 64, 9)).save(val / "val0.png")
-    return train, val
+    return image_folders(tmp_path_factory.mktemp("fgrn-data"), (80, 80), (48, 64))
 
 
 def _records(run_dir) -> list[dict]:

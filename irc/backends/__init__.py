@@ -122,16 +122,3 @@ def make_runner(spec, net, backend: str, precision: str, device: str):
     from irc.backends.torch_backend import TorchRunner
 
     return TorchRunner(net, precision, device)
-
-
-def load_rescaler(spec, device: str = "cpu", backend: str = "auto", precision: str = "auto"):
-    """The rescaler ``spec`` (a name, entry or Loaded one) loaded to run on ``backend`` in
-    ``precision`` (:mod:`irc.backends`); None for None (scale 1: no model). The backend and
-    precision are checked even then, so a bad option is one error whatever the scale."""
-    from irc.models.registry import load
-
-    if spec is None:
-        check_precision(precision)
-        resolve_backend(backend, device)
-        return None
-    return load(spec, device, role="rescaler", backend=backend, precision=precision)

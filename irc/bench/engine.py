@@ -42,7 +42,7 @@ QUICK_QUALITIES = {"jpeg": [20, 60], "webp": [20, 60], "avif": [40, 70], "jxl": 
 
 @dataclass
 class Plan:
-    storage_scales: list[int]
+    storage_scales: list[int | float]  # a fraction (2.5) runs the next larger model on a resampled HR
     rd_scales: list[int]
     rd_codecs: list[str]
     codec_qualities: dict[str, list[int]]
@@ -61,7 +61,7 @@ class Point:
 
     image: str
     pipeline: str
-    scale: int  # 1: no rescaling
+    scale: int | float  # 1: no rescaling
     codec: str
     quality: int | None  # None: lossless
     bytes: int
@@ -149,7 +149,7 @@ class Bench:
         ref = self.images[i]
         h, w = ref.shape[:2]
         return Point(self.names[i], pipeline, scale, codec, quality, payload, bpp(payload, w, h),
-                     _psnr(ref, out), psnr_y(ref, out, crop=scale if scale > 1 else 0),
+                     _psnr(ref, out), psnr_y(ref, out, crop=math.ceil(scale) if scale > 1 else 0),
                      ssim(ref, out), enc_s, dec_s)
 
     def _run(self, label: str, jobs: list[Callable[[], Point]]) -> list[Point]:
@@ -169,23 +169,26 @@ class Bench:
 
         return get_codec(name)
 
-    def _irn_lr(self, i: int, model: str) -> tuple[np.ndarray, float]:
-        key = (i, model)
+    def _irn_lr(self, i: int, model: str, scale: int | float) -> tuple[np.ndarray, float]:
+        key = (i, model, scale)
         if key not in self._lr:
             from irc import api
 
             t = time.perf_counter()
-            lr = api.downscale(self.images[i], model, self.device)
+            lr = api.lr_of(self.images[i], model, self.device, scale=scale)
             self._lr[key] = (lr, time.perf_counter() - t)
         return self._lr[key]
 
     def _bicubic_lr(self, i: int, scale: int) -> tuple[np.ndarray, float]:
         key = (i, f"bicubic-x{scale}")
         if key not in self._lr:
-            from irc.resample import bicubic_down
+            from irc.container import lr_size
+            from irc.resample import bicubic_down, bicubic_up
 
             t = time.perf_counter()
-            lr = bicubic_down(self.images[i], scale)
+            h, w = self.images[i].shape[:2]  # a fraction: the LR size irc encode gives at that scale
+            lr = bicubic_down(self.images[i], scale) if isinstance(scale, int) else bicubic_up(
+                self.images[i], lr_size(w, h, scale, resampled=True))
             self._lr[key] = (lr, time.perf_counter() - t)
         return self._lr[key]
 
@@ -211,16 +214,18 @@ class Bench:
 
         return self._cached(f"{self.ids[i]}|{label}|{quality}|{c_version(codec)}", compute)
 
-    def rescaled(self, i: int, scale: int, codec: str, quality: int | None, model: str | None,
+    def rescaled(self, i: int, scale: int | float, codec: str, quality: int | None, model: str | None,
                  crm: str | None) -> Point:
-        """model None: bicubic down/up. crm: restore the decoded LR first."""
+        """model None: bicubic down/up. crm: restore the decoded LR first. A ``scale`` other than
+        the model's resamples the HR around it, as `irc encode -s 2.5` does."""
         pipeline = rescaled_label(scale, codec, model, crm)
 
         def compute() -> Point:
             from irc import api
+            from irc.models.registry import get_spec
             from irc.resample import bicubic_up
 
-            lr, t_down = self._irn_lr(i, model) if model else self._bicubic_lr(i, scale)
+            lr, t_down = self._irn_lr(i, model, scale) if model else self._bicubic_lr(i, scale)
             c = self._codec(codec)
             settings = c.settings(quality, quality is None)
             t0 = time.perf_counter()
@@ -233,14 +238,15 @@ class Bench:
             def up() -> tuple[np.ndarray, float]:
                 t = time.perf_counter()
                 if model:
-                    out = api.upscale(dec, model, (w, h), crm, quality, self.device)
+                    out = api.upscale(dec, model, (w, h), crm, quality, self.device,
+                                      resample=get_spec(model).scale != scale)
                 else:
                     restored = api.restore(dec, crm, quality, self.device) if crm else dec
                     out = bicubic_up(restored, (w, h))
                 return out, time.perf_counter() - t
 
             if quality is None:  # lossless: every codec decodes the same LR, upscale it once
-                memo = (i, model or f"bicubic-x{scale}")
+                memo = (i, model or "bicubic", scale)
                 if memo not in self._up_lossless:
                     self._up_lossless[memo] = up()
                 out, t_up = self._up_lossless[memo]
@@ -254,6 +260,7 @@ class Bench:
     # ---- the plan ----------------------------------------------------------------------------
 
     def run(self) -> Results:
+        from irc.api import model_scale_for
         from irc.models.registry import default_crm, default_model, get_spec
 
         t_start = time.perf_counter()
@@ -263,7 +270,8 @@ class Bench:
         for codec in LOSSLESS_CODECS if plan.storage_scales else ():
             self._run(f"{CODEC_LABEL[codec]} lossless", [lambda i=i, c=codec: self.codec_alone(i, c, None) for i in n])
         for s in plan.storage_scales:
-            models = [default_model(s, "png").name, *(m for m in plan.extra_models if get_spec(m).scale == s)]
+            models = [default_model(model_scale_for(s), "png").name,
+                      *(m for m in plan.extra_models if get_spec(m).scale == s)]
             for codec in LOSSLESS_CODECS:
                 for m in (None, *dict.fromkeys(models)):
                     self._run(rescaled_label(s, codec, m, None),
@@ -333,14 +341,16 @@ class Bench:
 _VERSIONS: dict[str, str] = {}
 
 
-def rescaled_label(scale: int, codec: str, model: str | None, crm: str | None) -> str:
+def rescaled_label(scale: int | float, codec: str, model: str | None, crm: str | None) -> str:
     """Curve name: "Bicubic x2 + JPEG", "IRN x2 + JPEG + CRM", "FGRN x2 + PNG" (the family in
     capitals), with the model's name added for one other than the scale's general model
-    ("IRN x2 (irn-x2-jpeg) + JPEG + CRM")."""
+    ("IRN x2 (irn-x2-jpeg) + JPEG + CRM") or one resampled ("IRN x2.5 (irn-x4, resampled) + PNG")."""
     from irc.models.registry import default_model, get_spec
 
     if model is None:
-        rescaler = f"Bicubic x{scale}"
+        rescaler = f"Bicubic x{scale:g}"
+    elif get_spec(model).scale != scale:
+        rescaler = f"{get_spec(model).arch.upper()} x{scale:g} ({model}, resampled)"
     else:
         spec = get_spec(model)
         family = spec.arch.upper()
@@ -357,32 +367,6 @@ def c_version(codec: str) -> str:
 
         _VERSIONS[codec] = get_codec(codec).version()
     return _VERSIONS[codec]
-
-
-def bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
-    """Bjøntegaard delta rate (%) of ``test`` against ``anchor``; points are (bpp, PSNR).
-
-    log-rate is fitted as a polynomial in PSNR (cubic with 4+ points, lower
-    with fewer) and integrated over the overlapping PSNR range. Negative: fewer
-    bits for the same quality. None when the curves do not overlap.
-    """
-    def fit(points):
-        pts = sorted(set(points), key=lambda p: p[1])
-        r = np.log10([p[0] for p in pts])
-        d = np.array([p[1] for p in pts])
-        return np.polyfit(d, r, min(3, len(pts) - 1)), d.min(), d.max()
-
-    if len(anchor) < 2 or len(test) < 2:
-        return None
-    pa, a_lo, a_hi = fit(anchor)
-    pt, t_lo, t_hi = fit(test)
-    lo, hi = max(a_lo, t_lo), min(a_hi, t_hi)
-    if hi - lo <= 1e-6:
-        return None
-    ia, it = np.polyint(pa), np.polyint(pt)
-    avg = ((np.polyval(it, hi) - np.polyval(it, lo)) - (np.polyval(ia, hi) - np.polyval(ia, lo))) / (hi - lo)
-    value = (10**avg - 1) * 100
-    return float(value) if math.isfinite(value) else None
 
 
 def check_codecs(names: list[str]) -> list[str]:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from irc.bench.engine import Point, Results, bd_rate
+from irc.bench.engine import Point, Results
+from irc.metrics import bd_rate
 
 # IRN paper, Table 14 (DIV2K validation, 100 images): storage MB, RGB PSNR, change vs matched JPEG.
 # JPEG XL stands in the FLIF row; FLIF's numbers are printed beside it for reference.

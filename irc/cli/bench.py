@@ -10,12 +10,15 @@ import typer
 from irc.cli.common import err, out, user_errors
 from irc.errors import IrcError
 
+FRACTIONAL = 2.5  # the fractional scale of the default storage table (IRN paper section 3.3.2)
+
 
 def bench(
     dataset: str = typer.Argument(..., help="kodak, div2k (downloaded once and cached), or a folder of images."),
     data: Optional[Path] = typer.Option(None, "--data", help="Use this local folder for the set instead of downloading."),
     out_dir: Path = typer.Option(Path("bench-out"), "--out", help="Folder for bench.json, results/, per_image.csv, plots."),
-    scales: str = typer.Option("", "--scales", help="Storage-table scales, e.g. 2,4,8.", show_default="every shipped scale"),
+    scales: str = typer.Option("", "--scales", help="Storage-table scales, e.g. 2,4,8; a fraction such as 2.5 runs the next larger model on a resampled HR.",
+                               show_default=f"every shipped scale and {FRACTIONAL}"),
     rd_scales: str = typer.Option("2", "--rd-scales", help="Scales of the rescaled R-D curves (each costs model passes)."),
     codecs: str = typer.Option("jpeg", "--codecs", help="Lossy codecs for R-D curves: jpeg,webp,avif,jxl."),
     qualities: str = typer.Option("", "--qualities", help="LR qualities of the rescaled curves, e.g. 10,30,70.", show_default="per codec"),
@@ -32,7 +35,7 @@ def bench(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from irc.api import SCALES, resolve_device
+    from irc.api import model_scale_for, resolve_device, scale_arg
     from irc.bench import datasets, engine, report
     from irc.models.registry import all_models, get_spec
 
@@ -42,17 +45,28 @@ def bench(
         except ValueError:
             raise IrcError(f"{what} takes comma-separated integers, got {text!r}") from None
 
+    def numbers(text: str) -> list[int | float]:
+        try:
+            return [scale_arg(float(v)) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise IrcError(f"--scales takes comma-separated numbers, got {text!r}") from None
+
     with user_errors():
         shipped = sorted({m.scale for m in all_models().values() if m.role == "rescaler" and m.weights_path.exists()})
-        storage = ints(scales, "--scales") or shipped
+        storage = numbers(scales) or shipped + [FRACTIONAL]
         rd = ints(rd_scales, "--rd-scales")
-        for s in storage + rd:
-            if s not in SCALES or s not in shipped:
-                raise IrcError(f"no shipped model for scale {s}; shipped scales: {', '.join(map(str, shipped))}")
+        for s in [s for s in storage if isinstance(s, int)] + rd:
+            if s not in shipped:
+                raise IrcError(f"no shipped model for scale {s}; shipped scales: {', '.join(map(str, shipped))} "
+                               "(or a fraction such as 2.5)")
+        for s in storage:
+            if s == 1:
+                raise IrcError("--scales: scale 1 is the codec alone, which the table has already")
+            model_scale_for(s)  # a fraction needs a larger model
         rd_codecs = engine.check_codecs([c.strip() for c in codecs.split(",") if c.strip()])
         table = engine.QUICK_QUALITIES if quick else engine.FULL_RESCALED_QUALITIES if full else engine.RESCALED_QUALITIES
         custom = ints(qualities, "--qualities")
-        extra = other_families(storage + rd) if models == "auto" else [] if models == "none" else [
+        extra = other_families([s for s in storage if isinstance(s, int)] + rd) if models == "auto" else [] if models == "none" else [
             get_spec(m.strip()).key for m in models.split(",") if m.strip()]
         for m in extra:
             if get_spec(m).role != "rescaler":

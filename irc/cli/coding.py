@@ -50,6 +50,8 @@ def _check_jobs(jobs: int) -> None:
 def _describe_encode(r: dict) -> str:
     q = "lossless" if r["lossless"] else f"q{r['quality']}"
     model = f"model {r['model']}" + (f" + {r['crm']}" if r["crm"] else "") if r["model"] else "no model"
+    if r.get("resample"):
+        model += f" (scale {r['scale']:g}: the HR resampled around its x{r['model_scale']}, {r['resample']})"
     if "rate_control" in r:
         return _describe_search(r, q, model)
     return (f"{r['input']} {r['width']}x{r['height']} -> {r['output']}: {r['bytes_out']:,} bytes, {r['bpp']:.3f} bpp "
@@ -84,7 +86,7 @@ OUTPUT_HELP = ("Output file for one input; a folder for several (made if missing
 def encode(
     inputs: list[Path] = typer.Argument(..., metavar="INPUT", help="Images to encode (PNG, JPEG, TIFF, WebP, ...); several at once, e.g. *.png."),
     output: Optional[str] = typer.Option(None, "-o", "--output", metavar="PATH", help=OUTPUT_HELP.format(what="INPUT with suffix .irc")),
-    scale: Optional[int] = typer.Option(None, "-s", "--scale", help="Downscale factor: 2, 4 or 8; 1 stores the image itself with the codec (no model).",
+    scale: Optional[float] = typer.Option(None, "-s", "--scale", help="Downscale factor: a model's own (2, 3, 4, 8: see `irc models`), any other from 1 to 8 such as 2.5 or 6 (the HR is resampled around the next larger model's scale), or 1: the image itself with the codec (no model).",
                                         show_default="4, or the --model's; searched with rate control"),
     codec: Optional[str] = typer.Option(None, "--codec", "-c", help="LR codec: png, jxl, jpeg, webp, avif. With rate control also a comma list (avif,webp) or auto (avif, webp, jpeg, jxl).",
                                         show_default="jpeg; auto with rate control"),

@@ -15,15 +15,19 @@ train_app = typer.Typer(help="Train the networks (resumable, time-budgeted).", n
 
 
 PRECISION_HELP = "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, or bf16 (fp32 master weights)."
+INIT_HELP = ("Weights (.safetensors), a run's last.pt, or an installed model's name (irn-x2) to start from: every "
+             "tensor whose name and shape match is copied, the rest keeps its initialisation (reported).")
 EMA_HELP = "Decay of an exponential moving average of the weights, exported when on (0: off; e.g. 0.998)."
 
 
 @train_app.command("irn")
 def train_irn(
-    scale: int = typer.Option(2, "--scale", "-s", help="2, 4 or 8."),
+    scale: int = typer.Option(2, "--scale", "-s", help="2, 4 or 8; any integer >= 2 with --downsampling learned."),
     data: list[Path] = typer.Option([], "--data", help="Training image folder (repeatable); any folder of images."),
     out_dir: Path = typer.Option(Path("runs/irn"), "--out", help="Run folder: checkpoint, log.jsonl, config."),
     arch: str = typer.Option("irn", "--arch", help="irn, or irn-e (Haar first, then 16 InvBlocks; x4)."),
+    downsampling: str = typer.Option("haar", "--downsampling", help="haar, or learned (IRN_LD: squeeze + invertible 1x1 conv starting as the box average, one module; e.g. x3)."),
+    blocks_per_module: Optional[int] = typer.Option(None, "--blocks-per-module", help="InvBlocks per module (default 8; irn-e: 16; IRN_LD x3 in the paper: 12)."),
     iters: int = typer.Option(2000, "--iters"),
     crop: int = typer.Option(64, "--crop", help="HR crop side."),
     batch: int = typer.Option(16, "--batch"),
@@ -41,7 +45,7 @@ def train_irn(
     val_every: int = typer.Option(200, "--val-every"),
     checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes"),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds; stop cleanly with a checkpoint."),
-    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Weights/checkpoint to copy matching tensors from."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help=INIT_HELP),
     device: str = typer.Option("cpu", "--device"),
     threads: int = typer.Option(0, "--threads", help="CPU threads (0: all cores)."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the loss (CUDA)."),
@@ -57,16 +61,25 @@ def train_irn(
         if resume:
             cfg = _resumed_config(IRNTrainConfig, out_dir, time_budget, device, threads)
         else:
-            _check_new_run(scale, data, out_dir)
+            if downsampling not in ("haar", "learned"):
+                raise IrcError(f"--downsampling must be haar or learned, got {downsampling!r}")
+            if downsampling == "learned" and scale < 2:
+                raise IrcError(f"unsupported scale {scale}; --downsampling learned takes any integer >= 2")
+            _check_new_run(scale, data, out_dir, any_scale=downsampling == "learned")
+            _check_crop(crop, scale)
             if z_mode not in ("zero", "sample"):
                 raise IrcError("--z must be zero or sample")
             if arch not in ("irn", "irn-e"):
                 raise IrcError(f"unknown arch {arch!r}: irn or irn-e")
+            if arch == "irn-e" and downsampling == "learned":
+                raise IrcError("--arch irn-e is Haar first; --downsampling learned has one module: use --arch irn")
+            if blocks_per_module is not None and blocks_per_module < 1:
+                raise IrcError(f"--blocks-per-module must be at least 1, got {blocks_per_module}")
             if lambda_rate < 0:
                 raise IrcError(f"--lambda-rate must be >= 0, got {lambda_rate}")
             cfg = IRNTrainConfig(
-                scale=scale, z_mode=z_mode, haar_first=arch == "irn-e", blocks_per_module=16 if arch == "irn-e" else 8,
-                lambda_rate=lambda_rate,
+                scale=scale, z_mode=z_mode, haar_first=arch == "irn-e", downsampling=downsampling,
+                blocks_per_module=blocks_per_module or (16 if arch == "irn-e" else 8), lambda_rate=lambda_rate,
                 **_common_options(data, out_dir, crop, batch, iters, lr, warmup, schedule, grad_clip, val_dir,
                                   val_images, val_every, checkpoint_minutes, time_budget, init_from, device,
                                   threads, seed, precision, ema),
@@ -103,7 +116,7 @@ def train_fgrn(
     val_every: int = typer.Option(200, "--val-every"),
     checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes"),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds; stop cleanly with a checkpoint."),
-    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Weights/checkpoint to copy matching tensors from."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help=INIT_HELP),
     device: str = typer.Option("cpu", "--device"),
     threads: int = typer.Option(0, "--threads", help="CPU threads (0: all cores)."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the loss (CUDA)."),
@@ -120,6 +133,7 @@ def train_fgrn(
             cfg = _resumed_config(FGRNTrainConfig, out_dir, time_budget, device, threads)
         else:
             _check_new_run(scale, data, out_dir)
+            _check_crop(crop, scale)
             if recon_path not in ("paper", "lr"):
                 raise IrcError(f"--recon-path must be paper or lr, got {recon_path!r}")
             for name, value in (("--nf", nf), ("--down-blocks", down_blocks), ("--up-blocks", up_blocks),
@@ -157,7 +171,7 @@ def _common_options(data, out_dir, crop, batch, iters, lr, warmup, schedule, gra
                 warmup=warmup, schedule=schedule, grad_clip=grad_clip,
                 val_dir=str(val_dir) if val_dir else None, val_images=val_images, val_every=val_every,
                 checkpoint_minutes=checkpoint_minutes, time_budget=time_budget,
-                init_from=str(init_from) if init_from else None, device=resolve_device(device),
+                init_from=_init_source(init_from), device=resolve_device(device),
                 threads=threads, seed=seed, precision=precision, ema=ema)
 
 
@@ -181,14 +195,41 @@ def _show_record(rec: dict) -> None:
     out.print("  ".join(f"{k}={rec[k]}" for k in keys if k in rec), highlight=False)
 
 
-def _check_new_run(scale: int, data: list[Path], out_dir: Path) -> None:
-    """What every fresh training run needs: a supported scale, data, and a free run folder."""
-    if scale not in (2, 4, 8):
+def _check_new_run(scale: int, data: list[Path], out_dir: Path, any_scale: bool = False) -> None:
+    """What every fresh training run needs: a supported scale (2, 4, 8; any >= 2 with ``any_scale``),
+    data, and a free run folder."""
+    if not any_scale and scale not in (2, 4, 8):
         raise IrcError(f"unsupported scale {scale}; choose 2, 4 or 8")
     if not data:
         raise IrcError("give at least one --data folder of training images")
     if (out_dir / "last.pt").exists():
         raise IrcError(f"{out_dir} already holds a run; use --resume or another --out")
+
+
+def _check_crop(crop: int, scale: int) -> None:
+    """The HR crop must divide into LR pixels (irc.train.rescaling.check_crops, as one CLI line)."""
+    if crop >= 1 and crop % scale:
+        lower = crop - crop % scale
+        raise IrcError(f"--crop {crop} is not a multiple of the scale {scale}; use --crop {lower or lower + scale}"
+                       f" or {lower + scale}")
+
+
+def _init_source(init_from: Optional[Path]) -> Optional[str]:
+    """--init-from as a file: a path as given, or the weights of an installed model named so (irn-x2)."""
+    if init_from is None:
+        return None
+    if init_from.exists():
+        if not init_from.is_file():
+            raise IrcError(f"--init-from {init_from} is not a file")
+        return str(init_from)
+    from irc.models.registry import all_versions
+
+    spec = all_versions().get(str(init_from))
+    if spec is None:
+        raise IrcError(f"--init-from {init_from}: no such file, nor an installed model (`irc models` lists them)")
+    if not spec.weights_path.exists():
+        raise IrcError(f"--init-from {init_from}: its weights are missing ({spec.weights_path})")
+    return str(spec.weights_path)
 
 
 def _resumed_config(cls, out_dir: Path, time_budget, device: str, threads: int):
@@ -264,7 +305,7 @@ def train_crm(
                 crop=crop, batch=batch, iters=iters, lr=lr, warmup=warmup,
                 val_dir=str(val_dir) if val_dir else None, val_images=val_images, val_every=val_every,
                 checkpoint_minutes=checkpoint_minutes, time_budget=time_budget,
-                init_from=str(init_from) if init_from else None, device=resolve_device(device),
+                init_from=_init_source(init_from), device=resolve_device(device),
                 threads=threads, seed=seed,
             )
         ckpt = run(cfg, resume=resume, progress=_show_record)

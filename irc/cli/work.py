@@ -18,7 +18,7 @@ EXPECTED = (IrcError, OSError, ValueError, MemoryError)  # a bad file, not a bug
 
 @dataclass(frozen=True)
 class EncodeJob:
-    scale: int | None
+    scale: int | float | None
     codec: str
     quality: int | None
     lossless: bool | None
@@ -62,7 +62,7 @@ def check_encode(job: EncodeJob) -> tuple[str, ...]:
     plan = api.plan_encode(job.scale, job.codec, job.quality, job.lossless, job.model, job.crm)
     if job.viewable and plan.codec.name not in ("png", "jpeg"):
         raise IrcError(f"--viewable needs --codec png or jpeg (a file viewers show as PNG/JPEG), not {plan.codec.name}")
-    api._check_tiling(job.tile, api.DEFAULT_OVERLAP, plan.scale)
+    api._check_tiling(job.tile, api.DEFAULT_OVERLAP)
     api.resolve_device(job.device)
     return (plan.codec.name,)
 
@@ -77,8 +77,7 @@ def search_plan(job: EncodeJob):
                        "the codec's quality or lossless mode itself (restrict it with --codec and -s)")
     plan = ratecontrol.plan_search(job.target_psnr, job.max_bytes, job.max_bpp, job.codec, job.scale, job.model,
                                    job.crm, "viewable" if job.viewable else "irc")
-    for s in plan.scales:
-        api._check_tiling(job.tile, api.DEFAULT_OVERLAP, s)
+    api._check_tiling(job.tile, api.DEFAULT_OVERLAP)
     api.resolve_device(job.device)
     return plan
 
@@ -128,7 +127,8 @@ def encode_file(src: Path, dest: Path, force: bool, job: EncodeJob, progress=Non
     pixels = h.width * h.height
     return {
         "ok": True, "input": str(src), "output": str(dest), "bytes_in": os.path.getsize(src), "bytes_out": len(data),
-        "width": h.width, "height": h.height, "mode": h.mode, "scale": h.scale, "model": h.model, "crm": h.crm,
+        "width": h.width, "height": h.height, "mode": h.mode, "scale": h.scale, "model_scale": h.net_scale if h.model else None,
+        "resample": h.resample, "model": h.model, "crm": h.crm,
         "codec": h.codec, "quality": h.quality, "lossless": h.quality is None,
         "lr_width": h.lr_width, "lr_height": h.lr_height, "payload_bytes": info.payload_bytes,
         "bpp": round(len(data) * 8 / pixels, 4), "payload_bpp": round(info.payload_bytes * 8 / pixels, 4),

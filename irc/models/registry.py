@@ -188,6 +188,11 @@ def default_model(scale: int, codec: str) -> ModelSpec:
     raise IrcError(f"no model for scale {scale}; available scales: {', '.join(map(str, have)) or 'none'}")
 
 
+def rescaler_scales() -> list[int]:
+    """The scales that have an installed rescaler (what `irc encode -s` can use without resampling)."""
+    return sorted({m.scale for m in _search_order() if m.role == "rescaler" and m.weights_path.exists()})
+
+
 def default_crm(base: str, codec: str, scale: int | None = None) -> ModelSpec | None:
     """The CRM that restores LR images of ``base`` stored with ``codec``, if one is installed.
 
@@ -307,6 +312,19 @@ def load(model: str | ModelSpec | Loaded, device: str = "cpu", role: str | None 
     if backend == "torch" and precision == "fp32":
         return Loaded(spec, net, device)
     return Loaded(spec, net, device, backend, backends.make_runner(spec, net, backend, precision, device))
+
+
+def load_rescaler(spec, device: str = "cpu", backend: str = "auto", precision: str = "auto"):
+    """The rescaler ``spec`` (a name, entry or Loaded one) loaded to run on ``backend`` in
+    ``precision`` (:mod:`irc.backends`); None for None (scale 1: no model). The backend and
+    precision are checked even then, so a bad option is one error whatever the scale."""
+    from irc import backends
+
+    if spec is None:
+        backends.check_precision(precision)
+        backends.resolve_backend(backend, device)
+        return None
+    return load(spec, device, role="rescaler", backend=backend, precision=precision)
 
 
 _ROLE_ERROR = {

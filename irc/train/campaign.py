@@ -38,6 +38,8 @@ RECIPES: dict[str, dict] = {
     "irn-e-x4": dict(scale=4, haar_first=True, blocks_per_module=16,
                      crop_stages=[[0, 64, 12], [3000, 96, 5], [6000, 128, 3], [10000, 144, 2]]),
     "irn-x8": dict(scale=8, crop_stages=[[0, 64, 12], [3000, 128, 3], [6000, 144, 2]]),
+    "irn-ld-x3": dict(scale=3, downsampling="learned", blocks_per_module=12, lr=3e-4,
+                      crop_stages=[[0, 72, 16], [4000, 96, 9], [8000, 144, 4]]),
     "fgrn-x2": dict(arch="fgrn", scale=2, lr=3e-4, crop_stages=[[0, 64, 16], [4000, 96, 7], [8000, 128, 4]]),
     "fgrn-x4": dict(arch="fgrn", scale=4, lr=3e-4,
                     crop_stages=[[0, 64, 12], [3000, 96, 5], [6000, 128, 3], [10000, 144, 2]]),

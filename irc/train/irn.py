@@ -35,13 +35,14 @@ class IRNTrainConfig(RescalerTrainConfig):
     out: str = "runs/irn-x2"
     blocks_per_module: int = 8
     haar_first: bool = False
+    downsampling: str = "haar"  # haar (scale 2**k) | learned (IRN_LD: squeeze + invertible 1x1 conv, any scale)
     lambda_recon: float = 1.0
     lambda_guide: float | None = None  # default s^2
     lambda_distr: float = 1.0
     z_mode: str = "zero"  # zero | sample
     lambda_rate: float = 0.0  # weight of the JPEG bit estimate (per HR pixel); 0: off
 
-    MODEL_FIELDS = ("blocks_per_module", "haar_first")
+    MODEL_FIELDS = ("blocks_per_module", "haar_first", "downsampling")
 
     def guide_weight(self) -> float:
         return float(self.scale**2) if self.lambda_guide is None else self.lambda_guide

@@ -43,7 +43,7 @@ class TrainConfig:
     val_every: int = 200
     checkpoint_minutes: float = 5.0
     time_budget: float | None = None  # seconds of this invocation
-    init_from: str | None = None  # weights file or checkpoint: copy every tensor whose shape matches
+    init_from: str | None = None  # weights file or checkpoint: copy every tensor whose name and shape match
     ema: float = 0.0  # decay of an exponential moving average of the weights (0: off); exported when on
     precision: str = "auto"  # fp32 | bf16 (autocast, fp32 master weights) | auto: bf16 on CUDA, fp32 on CPU
     # crops that grow as training goes on: [[from_step, crop, batch], ...] (empty: crop and batch above)
@@ -111,6 +111,14 @@ def make_ema(model: torch.nn.Module, decay: float):
 
 def init_matching(model: torch.nn.Module, source: str) -> int:
     """Copy every tensor of ``source`` whose name and shape match; returns the count."""
+    return init_partial(model, source)["copied"]
+
+
+def init_partial(model: torch.nn.Module, source: str) -> dict:
+    """Copy every tensor of ``source`` (weights file or checkpoint) whose name and shape match
+    ``model``'s; the rest of ``model`` keeps its initialisation. Returns the counts: tensors
+    ``copied`` / ``left`` at init / source tensors ``unused`` (name absent or shape differs), and
+    the parameters (values of trainable tensors) ``copied_params`` / ``left_params``."""
     if str(source).endswith(".safetensors"):
         from safetensors.torch import load_file
 
@@ -121,7 +129,25 @@ def init_matching(model: torch.nn.Module, source: str) -> int:
     hits = {k: v.float() for k, v in state.items() if k in own and own[k].shape == v.shape}
     own.update(hits)
     model.load_state_dict(own)
-    return len(hits)
+    params = dict(model.named_parameters())
+    return {"copied": len(hits), "left": len(own) - len(hits), "unused": len(state) - len(hits),
+            "copied_params": sum(p.numel() for k, p in params.items() if k in hits),
+            "left_params": sum(p.numel() for k, p in params.items() if k not in hits)}
+
+
+def init_message(report: dict, source: str) -> str:
+    """What --init-from did, in one line: all copied, or which part (a partial initialisation)."""
+    r = report
+    total, total_params = r["copied"] + r["left"], r["copied_params"] + r["left_params"]
+    if r["copied"] == 0:
+        return (f"warning: --init-from {source}: no tensor matches this network by name and shape; "
+                "nothing copied, all of it starts at its initialisation")
+    if r["left"] == 0 and r["unused"] == 0:
+        return f"initialised all {total} tensors ({total_params:,} parameters) from {source}"
+    return (f"partial initialisation from {source}: copied {r['copied']} of {total} tensors "
+            f"({r['copied_params']:,} of {total_params:,} parameters) whose name and shape match; "
+            f"left at init: {r['left']} tensors ({r['left_params']:,} parameters); "
+            f"not used from the source: {r['unused']} tensors (name absent or shape differs)")
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -148,8 +174,7 @@ def prepare_run(cfg: TrainConfig, model: torch.nn.Module, resume: bool) -> None:
     if not resume and (out / "last.pt").exists():
         raise FileExistsError(f"{out} already holds a run: resume it, or train into another folder")
     if not resume and cfg.init_from:
-        n = init_matching(model, cfg.init_from)
-        print(f"initialised {n} tensors from {cfg.init_from}")
+        print(init_message(init_partial(model, cfg.init_from), cfg.init_from))
 
 
 def run_loop(
@@ -160,14 +185,25 @@ def run_loop(
     validate: Callable[[], dict[str, float]] | None = None,
     resume: bool = False,
     progress: Callable[[dict], None] | None = None,
+    extra: dict | None = None,
 ) -> Path:
-    """Optimise ``loss_fn(sampler.sample(cfg.batch))["loss"]`` with Adam; returns the checkpoint path."""
+    """Optimise ``loss_fn(sampler.sample(cfg.batch))["loss"]`` with Adam; returns the checkpoint path.
+
+    ``extra``: more state to checkpoint and restore with the run, ``{key: object with state_dict()
+    and load_state_dict()}`` (e.g. a GAN's discriminator and its optimizer, which ``loss_fn`` steps
+    itself), saved under ``key`` beside the model's. A step whose ``"loss"`` carries no gradient
+    (a step that trains only such an extra part, e.g. a discriminator's warm-up) leaves the model,
+    its optimizer and its EMA as they are."""
     out = Path(cfg.out)
     ckpt_path, log_path = out / "last.pt", out / "log.jsonl"
     device = torch.device(cfg.device)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.999))
     step, elapsed, cpu, cpu_from = 0, 0.0, 0.0, 0
     ema = make_ema(model, cfg.ema) if cfg.ema else None
+    extra = extra or {}
+    taken = {"model", "opt", "sampler", "rng", "step", "elapsed", "cpu", "cpu_from_step", "config", "ema"}
+    if taken & set(extra):
+        raise ValueError(f"extra checkpoint keys {sorted(taken & set(extra))} are the loop's own")
     if resume:
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
@@ -178,6 +214,10 @@ def run_loop(
         cpu_from = state.get("cpu_from_step", 0 if "cpu" in state else step)  # older runs counted no CPU time
         if ema is not None and "ema" in state:
             ema.load_state_dict(state["ema"])
+        for key, obj in extra.items():
+            if key not in state:
+                raise ValueError(f"{ckpt_path} holds no {key!r} state: it is not a run of this trainer")
+            obj.load_state_dict(state[key])
         (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))  # the options now in force
     else:
         (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
@@ -188,7 +228,7 @@ def run_loop(
         _atomic_save({"model": model.state_dict(), "opt": opt.state_dict(),
                       "sampler": sampler.state_dict(), "rng": torch.get_rng_state(),
                       "step": step, "elapsed": elapsed, "cpu": cpu, "cpu_from_step": cpu_from,
-                      "config": asdict(cfg),
+                      "config": asdict(cfg), **{key: obj.state_dict() for key, obj in extra.items()},
                       **({"ema": ema.state_dict()} if ema is not None else {})}, ckpt_path)
 
     def run_validation() -> dict[str, float]:
@@ -229,12 +269,14 @@ def run_loop(
             sampler.set_crop(crop)
             log({"iter": step, "wall": round(elapsed, 1), "event": f"crop {crop}, batch {batch}"})
         losses = loss_fn(sampler.sample(batch))
-        opt.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip else None
-        opt.step()
-        if ema is not None:
-            ema.update_parameters(model)
+        gnorm = None
+        if losses["loss"].requires_grad:
+            opt.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip else None
+            opt.step()
+            if ema is not None:
+                ema.update_parameters(model)
         step += 1
         step_times.append(time.time() - t0)
         elapsed = elapsed0 + (time.time() - t_start)
@@ -242,7 +284,7 @@ def run_loop(
         if step % 10 == 0 or step == cfg.iters:
             rec = {"iter": step, "wall": round(elapsed, 1), "cpu": round(cpu, 1), "lr": opt.param_groups[0]["lr"],
                    "sec_per_step": round(sum(step_times) / len(step_times), 3),
-                   **{k: round(float(v.detach()), 6) for k, v in losses.items()}}
+                   **{k: float(f"{float(v.detach()):.6g}") for k, v in losses.items()}}  # 6 significant digits
             if gnorm is not None:
                 rec["grad_norm"] = round(float(gnorm), 4)
             step_times.clear()

@@ -35,8 +35,19 @@ class RescalerTrainConfig(TrainConfig):
 
 
 def bicubic_down(x: torch.Tensor, scale: int) -> torch.Tensor:
-    return F.interpolate(x, scale_factor=1 / scale, mode="bicubic", antialias=True,
-                         align_corners=False).clamp(0, 1)
+    """Antialiased bicubic downscale to (H // scale, W // scale): sized, not by the factor 1/scale,
+    so that no float rounding of 1/3 and the like can change the size (same values for 2, 4, 8)."""
+    size = (x.shape[-2] // scale, x.shape[-1] // scale)
+    return F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+
+
+def check_crops(cfg: RescalerTrainConfig) -> None:
+    """Every HR crop (``crop`` and those of ``crop_stages``) must be a multiple of the scale."""
+    for crop in [cfg.crop] + [int(c) for _, c, _ in cfg.crop_stages]:
+        if crop % cfg.scale:
+            lower, upper = crop - crop % cfg.scale, crop - crop % cfg.scale + cfg.scale
+            raise ValueError(f"crop {crop} is not a multiple of the scale {cfg.scale}: the HR crop must divide "
+                             f"into LR pixels (use {lower or upper} or {upper})")
 
 
 def draw_qualities(n: int, cfg: RescalerTrainConfig) -> list[int]:
@@ -76,7 +87,8 @@ def load_val_images(val_dir: str, count: int) -> list[torch.Tensor]:
 @torch.no_grad()
 def validate(model, images: list[torch.Tensor], scale: int, device) -> dict[str, float]:
     """Lossless round trip of a rescaler (LR rounded to 8 bits, latent z = 0 where there is one):
-    mean Y-PSNR (crop = scale) and RGB PSNR."""
+    mean Y-PSNR (crop = scale) and RGB PSNR, each image cut to its top-left part whose sides are
+    multiples of the scale (Kodak 768x512 at x3: 768x510)."""
     from irc.metrics import psnr_rgb, psnr_y
 
     ys, rgbs = [], []
@@ -92,11 +104,13 @@ def validate(model, images: list[torch.Tensor], scale: int, device) -> dict[str,
 
 
 def train_rescaler(cfg: RescalerTrainConfig, build_model: Callable, losses: Callable, resume: bool = False,
-                   progress: Callable[[dict], None] | None = None, sampler=None) -> Path:
+                   progress: Callable[[dict], None] | None = None, sampler=None, extra: dict | None = None) -> Path:
     """The run every rescaler trainer makes: ``build_model(cfg)`` trained on
     ``losses(model, hr_batch, cfg)["loss"]`` by the shared loop, NHWC, bf16 autocast where
     ``cfg.precision`` says so, ``torch.compile`` with ``cfg.compile``, validated through the
-    interface. ``sampler``: crops from elsewhere than ``cfg.data`` (same interface as CropSampler)."""
+    interface. ``sampler``: crops from elsewhere than ``cfg.data`` (same interface as CropSampler);
+    ``extra``: more state the checkpoint keeps (:func:`irc.train.loop.run_loop`)."""
+    check_crops(cfg)
     device, model = start(cfg, build_model)
     if sampler is None:
         sampler = CropSampler(cfg.data, cfg.crop, seed=cfg.seed, device=device)
@@ -113,4 +127,4 @@ def train_rescaler(cfg: RescalerTrainConfig, build_model: Callable, losses: Call
     def val() -> dict[str, float]:
         return validate(model, val_images, cfg.scale, device)
 
-    return run_loop(cfg, model, sampler, loss_fn, val if val_images else None, resume, progress)
+    return run_loop(cfg, model, sampler, loss_fn, val if val_images else None, resume, progress, extra)
