@@ -110,7 +110,7 @@ def test_bench_folder_writes_everything_and_reuses_results(tmp_path, folder):
     assert "| IRN x2 + PNG |" in (out / "storage.md").read_text()
     assert "Storage" in r.output and "BD-rate" in r.output
     # every other shipped rescaler family of the scale stands beside IRN (--models auto)
-    assert {"FGRN x2 + PNG", "FGRN x2 + JPEG XL"} <= set(names) and "FGRN x2 + JPEG" in summary["curves"]
+    assert {"FGRN x2 + PNG", "FGRN x2 + JPEG XL"} <= set(names) and "FGRN x2 + JPEG + CRM" in summary["curves"]
     # a second run takes every point from the cache: nothing new is appended
     cached = (out / "cache.jsonl").read_text()
     assert run(*args).exit_code == 0

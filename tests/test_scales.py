@@ -25,6 +25,17 @@ from .conftest import run_cli
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny images: one torch thread is fastest
 
 
+@pytest.fixture(autouse=True)
+def tiny_models_only(monkeypatch):
+    """Only the tiny models (x2, x4, x8) are installed: the shipped ones (irn-ld-x3 serves 2.5) stay out."""
+    from irc.models import registry
+
+    monkeypatch.setattr(registry, "_read_registry", lambda: {})
+    registry.load_model.cache_clear()
+    yield
+    registry.load_model.cache_clear()
+
+
 @pytest.mark.parametrize(("scale", "model_scale"), [(2.5, 4), (1.5, 2), (3.5, 4), (6, 8), (3.7, 4)])
 def test_fractional_round_trip_sizes_and_header(photo, scale, model_scale):
     data = api.encode(photo, scale=scale, codec="png")

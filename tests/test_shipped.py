@@ -137,3 +137,12 @@ def test_models_command_lists_shipped_numbers():
             assert f"{e['kodak']['mean_gain_db']:+.2f}" in r.output
     assert "any codec" in r.output  # what `irc encode` uses each model for
     assert "irn-x2@1" in r.output  # older versions are named, not hidden
+
+
+def test_scale_3_and_fractions_use_irn_ld_x3(monkeypatch):
+    """-s 3 runs irn-ld-x3 as it is; -s 2.5 resamples around it (the next larger shipped scale)."""
+    monkeypatch.setattr(registry, "_extra", {})
+    three, frac, six = api.plan_encode(3, "png"), api.plan_encode(2.5, "png"), api.plan_encode(6, "png")
+    assert (three.model.name, three.resample) == ("irn-ld-x3", False)
+    assert (frac.model.name, frac.resample) == ("irn-ld-x3", True)
+    assert (six.model.scale, six.resample) == (8, True)
