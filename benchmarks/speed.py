@@ -77,7 +77,7 @@ def child(args) -> None:
         out = api.decode(args.file, device=args.device, use_crm=args.phase == "decode", **run)
         secs = time.perf_counter() - t0
         mp = out.width * out.height / 1e6
-        ran = _ran(api.read(args.file).header.model, args)
+        ran = _ran(api.read(args.file).header.model, args, "upscale")
     elif args.phase == "crm":
         from irc.codecs import get_codec
         from irc.models.registry import load_model
@@ -93,7 +93,7 @@ def child(args) -> None:
         api.restore(lr, f.header.crm, f.header.quality, args.device, **run)
         secs = time.perf_counter() - t0
         mp = f.header.width * f.header.height / 1e6
-        ran = _ran(f.header.crm, args)
+        ran = _ran(f.header.crm, args, "restore")
     else:  # bicubic floor: down + up with Pillow
         from PIL import Image
 
@@ -109,11 +109,12 @@ def child(args) -> None:
                       "threads": torch.get_num_threads(), "ran": ran}))
 
 
-def _ran(model: str, args) -> str:
-    """The precision ``model`` really runs in on this backend (OpenVINO without native bf16: fp32)."""
+def _ran(model: str, args, pass_: str) -> str:
+    """The precision pass ``pass_`` of ``model`` really runs in on this backend (OpenVINO without
+    native bf16: fp32; ``auto``: what the model's measured bf16 loss allows)."""
     from irc.models.registry import load
 
-    return load(model, args.device, backend=args.backend_one, precision=args.precision_one).precision
+    return load(model, args.device, backend=args.backend_one, precision=args.precision_one).precision_of(pass_)
 
 
 def _run(args, phase: str, scale: int, size: str, file: str, codec: str, quality: int | None,

@@ -1,6 +1,7 @@
 """Seconds per IRN training step on this machine: fp32 against bf16 autocast, and thread layouts.
 
     python benchmarks/train_speed.py precision --scales 2 4 --steps 6
+    python benchmarks/train_speed.py precision --arch fgrn --scales 2 4 --steps 6
     python benchmarks/train_speed.py layout --scale 2 --steps 8
 
 ``precision``: one process per (scale, mode), 1 thread, channels-last, the campaign's
@@ -21,16 +22,18 @@ import time
 CROPS = {2: (64, 16), 4: (64, 12), 8: (64, 12)}
 
 
-def one(scale: int, mode: str, threads: int, steps: int) -> dict:
-    """Time ``steps`` training steps (after 2 warm-up steps) in this process."""
+def one(scale: int, mode: str, threads: int, steps: int, arch: str = "irn") -> dict:
+    """Time ``steps`` training steps (after 2 warm-up steps) of family ``arch`` in this process."""
+    import importlib
+
     import torch
 
-    from irc.train.irn import IRNTrainConfig, build_model, irn_losses
-
+    family = importlib.import_module(f"irc.train.{arch}")
+    losses = getattr(family, f"{arch}_losses")
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    cfg = IRNTrainConfig(scale=scale)
-    model = build_model(cfg).channels_last()
+    cfg = family.CONFIG(scale=scale)
+    model = family.build_model(cfg).channels_last()
     opt = torch.optim.Adam(model.parameters(), 1e-4)
     crop, batch = CROPS[scale]
     x = torch.rand(batch, 3, crop, crop).contiguous(memory_format=torch.channels_last)
@@ -38,18 +41,18 @@ def one(scale: int, mode: str, threads: int, steps: int) -> dict:
     for _ in range(steps + 2):
         t = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode == "bf16"):
-            loss = irn_losses(model, x, cfg)["loss"]
+            loss = losses(model, x, cfg)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
         times.append(time.perf_counter() - t)
     sec = sum(times[2:]) / steps
-    return {"scale": scale, "mode": mode, "threads": threads, "sec_per_step": round(sec, 3),
+    return {"arch": arch, "scale": scale, "mode": mode, "threads": threads, "sec_per_step": round(sec, 3),
             "hr_px_per_s": round(batch * crop * crop / sec)}
 
 
-def _spawn(scale: int, mode: str, threads: int, steps: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, __file__, "one", str(scale), mode, str(threads), str(steps)],
+def _spawn(scale: int, mode: str, threads: int, steps: int, arch: str = "irn") -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, __file__, "one", str(scale), mode, str(threads), str(steps), arch],
                             stdout=subprocess.PIPE, text=True)
 
 
@@ -60,15 +63,16 @@ def main() -> None:
     p.add_argument("--scales", type=int, nargs="+", default=[2, 4])
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--bf16-steps", type=int, default=2, help="bf16 is slow on CPUs without native bf16")
+    p.add_argument("--arch", default="irn", help="the family: irn or fgrn")
     q = sub.add_parser("layout")
     q.add_argument("--scale", type=int, default=2)
     q.add_argument("--steps", type=int, default=8)
     o = sub.add_parser("one")
-    for a in ("scale", "mode", "threads", "steps"):
+    for a in ("scale", "mode", "threads", "steps", "arch"):
         o.add_argument(a)
     args = ap.parse_args()
     if args.what == "one":
-        print(json.dumps(one(int(args.scale), args.mode, int(args.threads), int(args.steps))))
+        print(json.dumps(one(int(args.scale), args.mode, int(args.threads), int(args.steps), args.arch)))
         return
     import torch
 
@@ -78,7 +82,7 @@ def main() -> None:
         for s in args.scales:
             for mode in ("fp32", "bf16"):
                 steps = args.steps if mode == "fp32" else args.bf16_steps
-                proc = _spawn(s, mode, 1, steps)
+                proc = _spawn(s, mode, 1, steps, args.arch)
                 rows.append(json.loads(proc.communicate()[0]))
     else:
         proc = _spawn(args.scale, "fp32", 2, args.steps)
@@ -87,9 +91,9 @@ def main() -> None:
         pair = [_spawn(args.scale, "fp32", 1, args.steps) for _ in range(2)]
         for proc in pair:
             rows.append({**json.loads(proc.communicate()[0]), "layout": "2 processes x 1 thread"})
-    print(f"{'layout':<24} {'scale':>5} {'mode':>5} {'threads':>7} {'s/step':>7} {'HR px/s':>8}")
+    print(f"{'layout':<24} {'arch':>5} {'scale':>5} {'mode':>5} {'threads':>7} {'s/step':>7} {'HR px/s':>8}")
     for r in rows:
-        print(f"{r.get('layout', '1 process'):<24} {r['scale']:>5} {r['mode']:>5} {r['threads']:>7} "
+        print(f"{r.get('layout', '1 process'):<24} {r['arch']:>5} {r['scale']:>5} {r['mode']:>5} {r['threads']:>7} "
               f"{r['sec_per_step']:>7} {r['hr_px_per_s']:>8}")
 
 

@@ -98,7 +98,7 @@ def encode_image(
     img = imageio.load(image)
     lr = lr_of(img.rgb, rescaler, device, tile, overlap, progress, plan.scale)
     return pack(img, plan, plan.codec.encode(lr, plan.settings), (lr.shape[1], lr.shape[0]), layout,
-                precision=rescaler.precision if rescaler else None)
+                precision=rescaler.precision_of("encode_lr") if rescaler else None)
 
 
 def lr_of(rgb: np.ndarray, model, device: str = "cpu", tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,

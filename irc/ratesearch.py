@@ -173,7 +173,7 @@ class Search:
         if key not in self._lr:
             rescaler = self._rescaler(spec)
             lr = api.lr_of(self.img.rgb, rescaler, self.device, self.tile, self.overlap, scale=plan.scale)
-            self._lr[key] = (lr, rescaler.precision if rescaler else None)
+            self._lr[key] = (lr, rescaler.precision_of("encode_lr") if rescaler else None)
         return self._lr[key]
 
     def bound(self, pair: Pair, r: int) -> int:

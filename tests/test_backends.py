@@ -166,6 +166,52 @@ def test_auto_precision_needs_native_bf16_and_a_measured_budget(monkeypatch):
     assert backends.resolve_precision("bf16", "torch", "cpu", spec) == "bf16"  # asked for: as asked
 
 
+def test_auto_precision_is_chosen_per_pass_on_the_measured_backend(monkeypatch):
+    from dataclasses import replace
+
+    spec = registry.get_spec("tiny-x2")
+    monkeypatch.setattr(backends, "native_bf16", lambda backend, device="cpu": True)
+    record = {"bf16": {"backend": "openvino", "loss_db": {"encode_lr": 0.03, "upscale": 0.005}}}
+    mixed = replace(spec, kodak=record)
+    assert backends.resolve_precision("auto", "openvino", "cpu", mixed) == {"encode_lr": "fp32", "upscale": "bf16"}
+    assert backends.resolve_precision("auto", "torch", "cpu", mixed) == "fp32"  # measured on another backend
+    both = replace(spec, kodak={"bf16": {"backend": "torch", "loss_db": {"encode_lr": 0.02, "upscale": 0.0}}})
+    assert backends.resolve_precision("auto", "torch", "cpu", both) == "bf16"  # the budget is inclusive
+    apart = replace(spec, kodak={"bf16": {"backend": "torch",
+                                          "loss_db": {"encode_lr": 0.012, "upscale": 0.012, "both": 0.024}}})
+    assert backends.resolve_precision("auto", "torch", "cpu", apart) == {"encode_lr": "fp32", "upscale": "bf16"}
+    no_pair = replace(spec, kodak={"bf16": {"backend": "torch", "loss_db": {"encode_lr": 0.015, "upscale": 0.01}}})
+    assert backends.resolve_precision("auto", "torch", "cpu", no_pair) == {"encode_lr": "fp32", "upscale": "bf16"}
+    crm = registry.get_spec(CRM_NAME)
+    assert backends.resolve_precision("auto", "torch", "cpu", replace(
+        crm, kodak={"bf16": {"backend": "torch", "loss_db": {"restore": 0.001}}})) == "bf16"
+    assert backends.resolve_precision("auto", "torch", "cpu", replace(
+        crm, kodak={"bf16": {"backend": "torch", "loss_db": {"upscale": 0.001}}})) == "fp32"  # not its pass
+
+
+def test_mixed_precision_runs_each_pass_as_chosen_and_the_header_records_the_encode(photo, monkeypatch):
+    """encode_lr fp32 and upscale bf16 (torch autocast): the file says fp32, the decode runs bf16."""
+    from dataclasses import replace
+
+    spec = replace(registry.get_spec("tiny-x2"), name="tiny-x2-mixed",
+                   kodak={"bf16": {"backend": "torch", "loss_db": {"encode_lr": 0.5, "upscale": 0.0}}})
+    registry.register(spec)
+    try:
+        monkeypatch.setattr(backends, "native_bf16", lambda backend, device="cpu": True)
+        loaded = registry.load("tiny-x2-mixed", backend="torch", precision="auto")
+        assert (loaded.precision_of("encode_lr"), loaded.precision_of("upscale")) == ("fp32", "bf16")
+        assert loaded.precision == "encode_lr fp32, upscale bf16"
+        data = api.encode(photo, scale=None, codec="png", model="tiny-x2-mixed", backend="torch", precision="auto")
+        assert api.read(data).header.precision == "fp32"
+        lr = api.downscale(photo, "tiny-x2", backend="torch", precision="fp32")
+        assert np.array_equal(_lr(data), lr)  # the encode pass ran fp32, bit for bit
+        out_auto = _rgb(api.decode(data, backend="torch", precision="auto"))
+        out_bf16 = _rgb(api.decode(data, backend="torch", precision="bf16"))
+        assert np.array_equal(out_auto, out_bf16)  # the upscale ran bf16
+    finally:
+        registry.unregister("tiny-x2-mixed")
+
+
 # -- OpenVINO ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -256,6 +302,24 @@ def test_openvino_cache_is_reused(ov, photo, monkeypatch, tmp_path):
 def test_openvino_bf16_runs_fp32_where_not_native(ov, photo):
     data = api.encode(photo, scale=2, codec="png", backend="openvino", precision="bf16")
     assert api.read(data).header.precision == ("bf16" if ov.native_bf16() else "fp32")
+
+
+def test_openvino_bf16_stays_bf16_across_passes_and_shapes(ov, photo):
+    """A bf16 runner's later graphs (another pass, another tile shape) run bf16 too: the check of
+    what a compiled graph runs in once read OpenVINO's 'bfloat16' as not bf16 and fell back to fp32."""
+    if not ov.native_bf16():
+        pytest.skip("no native bf16 on this CPU")
+    ov.clear_cache()
+    runs = {p: registry.load("tiny-x2", backend="openvino", precision=p).runner for p in ("fp32", "bf16")}
+    x = torch.from_numpy(photo.copy()).permute(2, 0, 1)[None].float().div(255.0)
+    x = pad_to_multiple(x, 2)
+    for shape_x in (x, x[..., :32, :32]):  # two shapes: a graph each
+        y = {p: r.encode_lr(shape_x) for p, r in runs.items()}
+        up = {p: r.upscale(y["fp32"]) for p, r in runs.items()}
+        assert runs["bf16"].precision_of("encode_lr") == runs["bf16"].precision_of("upscale") == "bf16"
+        assert not torch.equal(y["fp32"], y["bf16"]) and not torch.equal(up["fp32"], up["bf16"])
+        assert (up["fp32"] - up["bf16"]).abs().max() < 0.05  # bf16, not garbage
+    ov.clear_cache()
 
 
 def test_openvino_through_the_cli(ov, png, tmp_path):

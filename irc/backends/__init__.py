@@ -13,11 +13,15 @@ picks. A backend wraps a loaded torch model in a *runner* with the same methods 
 tensors: ``encode_lr(x)``, ``upscale(y, temperature, generator)`` for rescalers,
 ``runner(lr, quality)`` for CRMs, and ``precision``, the precision it really runs in.
 
-Precision: ``fp32``, ``bf16`` or ``auto``. ``auto`` is bf16 only where the CPU has it
-natively (AVX512_BF16 or AMX) *and* the model's registry entry records a measured
-bf16 loss within :data:`BF16_BUDGET_DB` (``kodak.bf16_loss_db``); everything else runs
-fp32. An explicit ``bf16`` runs bf16 where the backend can (torch: autocast, emulated
-and slow without native support; OpenVINO: only natively, else it runs fp32 and says so).
+Precision: ``fp32``, ``bf16`` or ``auto``, chosen **per pass** (``encode_lr`` and
+``upscale`` of a rescaler, ``restore`` of a CRM). ``auto`` runs a pass in bf16 only where
+the backend computes bf16 natively (AVX512_BF16 or AMX on the CPU) *and* the model's
+registry entry records a measured bf16 loss of that pass within :data:`BF16_BUDGET_DB`
+on that backend (``kodak.bf16``, written by ``benchmarks/bf16_precision.py``: the worst
+of the RGB and Y-PSNR losses, lossless and JPEG); every other pass runs fp32. An
+explicit ``bf16`` runs every pass in bf16 where the backend can (torch: autocast,
+emulated and slow without native support; OpenVINO: only natively, else it runs fp32
+and says so). A runner's ``precision_of(pass)`` says what a pass really runs in.
 """
 
 from __future__ import annotations
@@ -99,18 +103,53 @@ def native_bf16(backend: str, device: str = "cpu") -> bool:
     return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
-def bf16_within_budget(spec) -> bool:
-    """Whether ``spec``'s registry entry records a measured bf16 loss within the budget."""
-    loss = (spec.kodak or {}).get("bf16_loss_db")
-    return isinstance(loss, (int, float)) and loss <= BF16_BUDGET_DB
+PASSES = {"rescaler": ("encode_lr", "upscale"), "restore": ("restore",)}
 
 
-def resolve_precision(precision: str, backend: str, device: str, spec) -> str:
-    """fp32 or bf16, as asked; ``auto``: bf16 where native and within budget, else fp32."""
+def bf16_within_budget(spec, pass_: str, backend: str) -> bool:
+    """Whether ``spec``'s registry entry records a measured bf16 loss of ``pass_`` (or ``both``:
+    encode_lr and upscale together) on ``backend`` within the budget (``kodak.bf16``; an older
+    single ``kodak.bf16_loss_db`` covers every pass)."""
+    kodak = spec.kodak or {}
+    record = kodak.get("bf16")
+    if isinstance(record, dict):
+        losses = record.get("loss_db", {}) if record.get("backend") == backend else {}
+        if pass_ == "both" and pass_ not in losses:  # an older record without the pair: the sum bounds it
+            parts = [losses.get("encode_lr"), losses.get("upscale")]
+            losses = {"both": sum(parts)} if all(isinstance(v, (int, float)) for v in parts) else {}
+        loss = losses.get(pass_)
+    else:
+        loss = kodak.get("bf16_loss_db")
+    return isinstance(loss, (int, float)) and not isinstance(loss, bool) and loss <= BF16_BUDGET_DB
+
+
+def resolve_precision(precision: str, backend: str, device: str, spec) -> str | dict[str, str]:
+    """fp32 or bf16, as asked; ``auto``: per pass of ``spec`` (a dict where the passes differ),
+    bf16 where native and measured within budget on ``backend``, else fp32."""
     precision = check_precision(precision)
-    if precision == "auto":
-        return "bf16" if bf16_within_budget(spec) and native_bf16(backend, device) else "fp32"
-    return precision
+    if precision != "auto":
+        return precision
+    if not native_bf16(backend, device):
+        return "fp32"
+    chosen = {p: "bf16" if bf16_within_budget(spec, p, backend) else "fp32"
+              for p in PASSES.get(spec.role, ("encode_lr", "upscale", "restore"))}
+    if chosen.get("encode_lr") == chosen.get("upscale") == "bf16" and not bf16_within_budget(spec, "both", backend):
+        chosen["encode_lr"] = "fp32"  # within budget one at a time, not together: the decode (run at every view) keeps bf16
+    values = set(chosen.values())
+    return values.pop() if len(values) == 1 else chosen
+
+
+def per_pass(precision: str | dict[str, str]) -> dict[str, str]:
+    """``precision`` (one for all passes, or per pass) as a dict over every pass."""
+    if isinstance(precision, dict):
+        return {p: precision.get(p, "fp32") for p in ("encode_lr", "upscale", "restore")}
+    return dict.fromkeys(("encode_lr", "upscale", "restore"), precision)
+
+
+def summary(precisions: dict[str, str], passes=("encode_lr", "upscale", "restore")) -> str:
+    """One word for the precisions of ``passes``: fp32, bf16, or e.g. ``encode_lr fp32, upscale bf16``."""
+    values = {precisions[p] for p in passes}
+    return values.pop() if len(values) == 1 else ", ".join(f"{p} {precisions[p]}" for p in passes)
 
 
 def make_runner(spec, net, backend: str, precision: str, device: str):

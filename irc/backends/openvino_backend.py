@@ -195,25 +195,40 @@ def clear_cache() -> None:
     _compiled.clear()
 
 
+def _runs_bf16(compiled) -> bool:
+    """Whether a compiled model computes in bf16. The hint is an ``openvino.Type``, whose text
+    is ``<Type: 'bfloat16'>`` and whose type name is ``bf16``."""
+    hint = compiled.get_property("INFERENCE_PRECISION_HINT")
+    name = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
+    return name.lower() in ("bf16", "bfloat16")
+
+
 class OpenVINORunner:
     """A loaded model's passes run by OpenVINO on the CPU, on torch tensors (batch 1 at a time)."""
 
     backend = "openvino"
 
-    def __init__(self, spec, net, precision: str = "fp32"):
+    def __init__(self, spec, net, precision: str | dict[str, str] = "fp32"):
+        from irc.backends import per_pass
+
         self.spec, self.net = spec, net
-        self.precision = "bf16" if precision == "bf16" and native_bf16() else "fp32"
+        native = native_bf16()
+        self.precisions = {p: "bf16" if v == "bf16" and native else "fp32" for p, v in per_pass(precision).items()}
+
+    def precision_of(self, pass_: str) -> str:
+        return self.precisions[pass_]
 
     def _compiled_for(self, pass_: str, shape: tuple):
         static = os.environ.get("IRC_OPENVINO_SHAPES", "static") != "dynamic"
         threads = torch.get_num_threads()
-        key = (str(ir_path(self.spec, pass_)), self.precision, threads, shape if static else None)
+        precision = self.precisions[pass_]
+        key = (str(ir_path(self.spec, pass_)), precision, threads, shape if static else None)
         if key not in _compiled:
             model = model_for(self.spec, self.net, pass_)
             if static:
                 model = model.clone()
                 model.reshape({0: list(shape), **({1: [1]} if pass_ == "restore" else {})})
-            config = {"INFERENCE_PRECISION_HINT": "bf16" if self.precision == "bf16" else "f32",
+            config = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
                       "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
             try:
                 compiled = core().compile_model(model, "CPU", config)
@@ -223,8 +238,8 @@ class OpenVINORunner:
             if len(_compiled) >= _MAX_COMPILED:
                 _compiled.pop(next(iter(_compiled)))
             _compiled[key] = compiled
-            if "bf16" not in str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower():
-                self.precision = "fp32"  # what it really runs in
+            if precision == "bf16" and not _runs_bf16(compiled):
+                self.precisions[pass_] = "fp32"  # what it really runs in (the graph stays keyed as asked)
         return _compiled[key]
 
     def _run(self, pass_: str, x: torch.Tensor, quality=None) -> torch.Tensor:

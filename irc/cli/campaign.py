@@ -22,6 +22,8 @@ def train_campaign(
     runs: Path = typer.Option(Path("runs/campaign"), "--runs", help="Folder of campaign runs (one per model)."),
     threads: int = typer.Option(1, "--threads", help="CPU threads (1 leaves the other core free)."),
     device: str = typer.Option("cpu", "--device"),
+    precision: Optional[str] = typer.Option(None, "--precision", help="fp32, bf16 (autocast, fp32 master weights) or auto; "
+                                            "default: the recipe's, auto (bf16 on CUDA and on CPUs with native bf16)."),
     min_gain: float = typer.Option(0.2, "--min-gain", help="Ship only when Kodak Y-PSNR rises by at least this (dB)."),
     train: bool = typer.Option(True, "--train/--no-train", help="--no-train: only export, measure and (maybe) ship."),
     ship: bool = typer.Option(True, "--ship/--no-ship", help="--no-ship: measure and report, install nothing."),
@@ -50,6 +52,8 @@ def train_campaign(
         if not files:
             raise IrcError(f"no images in {kodak}")
         device = resolve_device(device)
+        if precision is not None and precision not in ("auto", "fp32", "bf16"):
+            raise IrcError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
         if adopt is not None:
             run_dir = campaign.adopt(model, adopt, runs)
             out.print(f"adopted {adopt} as the campaign run {run_dir}", highlight=False)
@@ -65,7 +69,8 @@ def train_campaign(
                 data = [Path(d) for d in json.loads((runs / model / "config.json").read_text())["data"]]
             out.print(f"training {model} for {time_budget:.0f} s in {runs / model}", highlight=False)
             campaign.train_leg(model, runs, [str(d) for d in data], str(kodak), time_budget, threads, device,
-                               progress=_show_record)
+                               progress=_show_record,
+                               overrides=None if precision is None else {"precision": precision})
         out.print(f"choosing EMA or raw weights on {min(4, len(files))} images, then measuring on all "
                   f"{len(files)} images of {kodak} ...", highlight=False)
         cand, numbers = campaign.export_and_measure(model, runs, files, device)

@@ -77,8 +77,8 @@ def _describe_decode(r: dict) -> str:
 
 BACKEND_HELP = ("Inference backend: auto (OpenVINO on the CPU where it is installed, else PyTorch), "
                 "torch or openvino (pip install 'irc\\[openvino]').")
-PRECISION_HELP = ("auto (bf16 only where the CPU has it natively and the model measured within 0.02 dB), "
-                  "fp32 or bf16. An encode records what ran in the header.")
+PRECISION_HELP = ("auto (per pass: bf16 only where the CPU has it natively and that pass of the model measured "
+                  "within 0.02 dB on this backend), fp32 or bf16. An encode records what its pass ran in.")
 OUTPUT_HELP = ("Output file for one input; a folder for several (made if missing). "
                "Default: beside each input, {what}.")
 

@@ -14,7 +14,8 @@ from irc.errors import IrcError
 train_app = typer.Typer(help="Train the networks (resumable, time-budgeted).", no_args_is_help=True)
 
 
-PRECISION_HELP = "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, or bf16 (fp32 master weights)."
+PRECISION_HELP = ("auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32), fp32, "
+                  "or bf16 (fp32 master weights).")
 INIT_HELP = ("Weights (.safetensors), a run's last.pt, or an installed model's name (irn-x2) to start from: every "
              "tensor whose name and shape match is copied, the rest keeps its initialisation (reported).")
 EMA_HELP = "Decay of an exponential moving average of the weights, exported when on (0: off; e.g. 0.998)."

@@ -276,10 +276,17 @@ class Loaded:
         if self.runner is None:
             object.__setattr__(self, "runner", self.net)
 
+    def precision_of(self, pass_: str) -> str:
+        """What pass ``pass_`` (encode_lr, upscale, restore) really runs in: fp32 or bf16."""
+        of = getattr(self.runner, "precision_of", None)
+        return of(pass_) if of else "fp32"
+
     @property
     def precision(self) -> str:
-        """The precision its passes really run in: fp32 or bf16."""
-        return getattr(self.runner, "precision", "fp32")
+        """What its passes really run in: fp32, bf16, or per pass where they differ."""
+        from irc.backends import PASSES, summary
+
+        return summary({p: self.precision_of(p) for p in PASSES[self.spec.role]}, PASSES[self.spec.role])
 
     @property
     def scale(self) -> int:

@@ -127,8 +127,11 @@ def train_leg(model: str, runs: Path, data: list[str], val_dir: str | None, budg
     ckpt = trainer(model).train(cfg, resume=resume, progress=progress)
     step1 = torch.load(ckpt, map_location="cpu", weights_only=False)["step"]
     hist = _history(run_dir)  # as it is now: read again, others may have written it meanwhile
+    from irc.train.loop import use_bf16
+
     hist["legs"].append({"date": time.strftime("%Y-%m-%d %H:%M"), "steps": [step0, step1],
                          "seconds": round(time.time() - t0, 1), "threads": threads, "device": device,
+                         "precision": "bf16" if use_bf16(cfg, torch.device(device)) else "fp32",
                          "hardware": _hardware()})
     _save_history(run_dir, hist)
     return ckpt
@@ -302,6 +305,7 @@ def ship(model: str, candidate: Path, numbers: dict, runs: Path, registry_file: 
             "cpu_hours": round(cpu_hours(run_dir), 2),
             "cpu_hours_total": round(base.get("training", {}).get("cpu_hours_total", 0.0) + cpu_hours(run_dir), 2),
             "hardware": sorted({leg["hardware"] for leg in hist["legs"]}),
+            "precision": sorted({leg.get("precision", "fp32") for leg in hist["legs"]}),
             "recipe": (f"campaign: Adam {cfg['lr']} {cfg.get('schedule', 'constant')} after a {cfg['warmup']}-step warm-up, EMA {cfg['ema']} "
                        f"(shipped: the {numbers.get('weights', 'ema')} weights, the better on validation), "
                        + (f"crop stages {cfg['crop_stages']}" if cfg.get("crop_stages") else f"{cfg.get('crop')}² crops, batch {cfg.get('batch')}")

@@ -45,7 +45,7 @@ class TrainConfig:
     time_budget: float | None = None  # seconds of this invocation
     init_from: str | None = None  # weights file or checkpoint: copy every tensor whose name and shape match
     ema: float = 0.0  # decay of an exponential moving average of the weights (0: off); exported when on
-    precision: str = "auto"  # fp32 | bf16 (autocast, fp32 master weights) | auto: bf16 on CUDA, fp32 on CPU
+    precision: str = "auto"  # fp32 | bf16 (autocast, fp32 master weights) | auto: bf16 on CUDA and native-bf16 CPUs
     # crops that grow as training goes on: [[from_step, crop, batch], ...] (empty: crop and batch above)
     crop_stages: list = field(default_factory=list)
 
@@ -77,13 +77,14 @@ def crop_at(step: int, cfg: TrainConfig) -> tuple[int, int]:
 
 
 def use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
-    """Whether to autocast to bfloat16. ``auto`` means CUDA only: on a CPU without native bf16
-    (``torch.backends.cpu.get_cpu_capability()`` below AVX512_BF16) it is emulated and slow
-    (11x slower per x2 step on this project's AVX2 machine, docs/TRAINING.md)."""
+    """Whether to autocast to bfloat16. ``auto``: on CUDA, and on a CPU with native bf16
+    (avx512_bf16 or amx_bf16), where a step costs 1.5-1.7x less than fp32 and learns as much
+    per step (docs/PRECISION.md); not on a CPU without it, where bf16 is emulated and slow
+    (11x slower per x2 step on an AVX2 machine, docs/CAMPAIGN.md)."""
     if cfg.precision not in ("auto", "fp32", "bf16"):
         raise ValueError(f"precision must be auto, fp32 or bf16, got {cfg.precision!r}")
     if cfg.precision == "auto":
-        return device.type == "cuda"
+        return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
     if cfg.precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
         import warnings
 
