@@ -142,9 +142,7 @@ def write_registry(results: list[dict], command: str) -> None:
             old = e.get("bf16", {}).get("loss_db", {}).get("restore")
             if old is None or crm["loss_db"]["restore"] > old:  # a CRM shared by models keeps its worst figure
                 e["bf16"] = crm
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(entries, indent=2) + "\n")
-    tmp.replace(path)
+    registry.write_entries(entries, path)
 
 
 def table(results: list[dict]) -> str:

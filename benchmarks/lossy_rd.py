@@ -116,7 +116,7 @@ def write_registry(cur: dict, command: str) -> None:
             "mean_gain_db": round(float(np.mean(gains)), 3),
             "command": command,
         }
-    registry.REGISTRY_FILE.write_text(json.dumps(entries, indent=2) + "\n")
+    registry.write_entries(entries)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,7 @@ def native_bf16(backend: str, device: str = "cpu") -> bool:
     return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
+ALL_PASSES = ("encode_lr", "upscale", "restore")
 PASSES = {"rescaler": ("encode_lr", "upscale"), "restore": ("restore",)}
 
 
@@ -132,7 +133,7 @@ def resolve_precision(precision: str, backend: str, device: str, spec) -> str | 
     if not native_bf16(backend, device):
         return "fp32"
     chosen = {p: "bf16" if bf16_within_budget(spec, p, backend) else "fp32"
-              for p in PASSES.get(spec.role, ("encode_lr", "upscale", "restore"))}
+              for p in PASSES.get(spec.role, ALL_PASSES)}
     if chosen.get("encode_lr") == chosen.get("upscale") == "bf16" and not bf16_within_budget(spec, "both", backend):
         chosen["encode_lr"] = "fp32"  # within budget one at a time, not together: the decode (run at every view) keeps bf16
     values = set(chosen.values())
@@ -142,11 +143,11 @@ def resolve_precision(precision: str, backend: str, device: str, spec) -> str | 
 def per_pass(precision: str | dict[str, str]) -> dict[str, str]:
     """``precision`` (one for all passes, or per pass) as a dict over every pass."""
     if isinstance(precision, dict):
-        return {p: precision.get(p, "fp32") for p in ("encode_lr", "upscale", "restore")}
-    return dict.fromkeys(("encode_lr", "upscale", "restore"), precision)
+        return {p: precision.get(p, "fp32") for p in ALL_PASSES}
+    return dict.fromkeys(ALL_PASSES, precision)
 
 
-def summary(precisions: dict[str, str], passes=("encode_lr", "upscale", "restore")) -> str:
+def summary(precisions: dict[str, str], passes=ALL_PASSES) -> str:
     """One word for the precisions of ``passes``: fp32, bf16, or e.g. ``encode_lr fp32, upscale bf16``."""
     values = {precisions[p] for p in passes}
     return values.pop() if len(values) == 1 else ", ".join(f"{p} {precisions[p]}" for p in passes)

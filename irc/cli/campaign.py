@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from irc.cli.common import out, user_errors
-from irc.cli.training import _show_record, train_app
+from irc.cli.training import _show_record, check_train_precision, train_app
 from irc.errors import IrcError
 
 
@@ -52,8 +52,8 @@ def train_campaign(
         if not files:
             raise IrcError(f"no images in {kodak}")
         device = resolve_device(device)
-        if precision is not None and precision not in ("auto", "fp32", "bf16"):
-            raise IrcError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
+        if precision is not None:
+            check_train_precision(precision)
         if adopt is not None:
             run_dir = campaign.adopt(model, adopt, runs)
             out.print(f"adopted {adopt} as the campaign run {run_dir}", highlight=False)

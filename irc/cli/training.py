@@ -153,6 +153,13 @@ def train_fgrn(
         out.print(f"checkpoint: {ckpt}")
 
 
+def check_train_precision(precision: str) -> str:
+    """A trainer's --precision, or one clear IrcError."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise IrcError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
+    return precision
+
+
 def _common_options(data, out_dir, crop, batch, iters, lr, warmup, schedule, grad_clip, val_dir, val_images,
                     val_every, checkpoint_minutes, time_budget, init_from, device, threads, seed,
                     precision, ema) -> dict:
@@ -161,8 +168,7 @@ def _common_options(data, out_dir, crop, batch, iters, lr, warmup, schedule, gra
 
     if schedule not in ("cosine", "step", "constant"):
         raise IrcError(f"--schedule must be cosine, step or constant, got {schedule!r}")
-    if precision not in ("auto", "fp32", "bf16"):
-        raise IrcError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
+    check_train_precision(precision)
     if not 0 <= ema < 1:
         raise IrcError(f"--ema must be in [0, 1), got {ema}")
     for name, value in (("--crop", crop), ("--batch", batch), ("--iters", iters)):

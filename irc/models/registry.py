@@ -301,6 +301,14 @@ class Loaded:
         return self.spec.sha256()
 
 
+def write_entries(entries: list[dict], path: Path | None = None) -> None:
+    """Write registry ``entries`` to ``path`` (the package's registry.json) atomically."""
+    path = Path(path or REGISTRY_FILE)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(entries, indent=2) + "\n")
+    tmp.replace(path)
+
+
 def load(model: str | ModelSpec | Loaded, device: str = "cpu", role: str | None = None,
          backend: str = "torch", precision: str = "fp32") -> Loaded:
     """A model by name (or entry), with its network loaded on ``device`` and run by ``backend``

@@ -318,7 +318,5 @@ def ship(model: str, candidate: Path, numbers: dict, runs: Path, registry_file: 
         entries.insert(entries.index(newest), entry)  # newest first, the older versions after it
     else:
         entries.append(entry)
-    tmp = reg.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(entries, indent=2) + "\n")
-    tmp.replace(reg)
+    registry.write_entries(entries, reg)
     return model

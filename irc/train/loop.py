@@ -95,12 +95,9 @@ def use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
 
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU advertises bfloat16 arithmetic (Linux: /proc/cpuinfo flags)."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            flags = next((line for line in fh if line.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    from irc.backends import cpu_flags
+
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 def make_ema(model: torch.nn.Module, decay: float):
