@@ -46,6 +46,8 @@ GOLDEN = {
     ("fgrn-x4", "kodim23"): 36.109,
     ("fgrn-x4@1", "kodim03"): 33.631,  # version 1 (2026-11-25, the x4 shoot-out run) stays for old files
     ("fgrn-x4@1", "kodim23"): 35.416,
+    ("hcflow-x4", "kodim03"): 32.684,  # HCFlow x4, version 1 (from scratch, bf16, 2026-12-06)
+    ("hcflow-x4", "kodim23"): 34.024,
     ("irn-ld-x3", "kodim03"): 34.984,  # IRN_LD x3, version 1 (2026-11-25)
     ("irn-ld-x3", "kodim23"): 38.084,
 }
@@ -68,7 +70,7 @@ def crop(name):
 
 
 def test_registry_entries_are_complete():
-    assert {e["name"] for e in SHIPPED} >= {"irn-x2", "irn-x4", "irn-x8", "irn-e-x4", "fgrn-x2", "fgrn-x4", "irn-ld-x3"}
+    assert {e["name"] for e in SHIPPED} >= {"irn-x2", "irn-x4", "irn-x8", "irn-e-x4", "fgrn-x2", "fgrn-x4", "irn-ld-x3", "hcflow-x4"}
     versions = [s for s in registry.all_versions().values() if s.name in {e["name"] for e in SHIPPED}]
     assert len(versions) == len(SHIPPED)  # every version of every model is installed and reachable
     for spec in versions:

@@ -97,3 +97,13 @@ def test_a_file_naming_a_missing_version_or_other_weights_fails_clearly():
     f.header.model_version = 1
     with pytest.raises(IrcError, match="other weights for irn-x2 version 1"):
         api.decode(container.dumps(f))
+
+
+def test_the_newest_version_answers_to_its_number_too():
+    """`--model fgrn-x4@N` works for every installed N, the newest included; other numbers fail clearly."""
+    newest = registry.get_spec("fgrn-x4")
+    assert registry.get_spec(f"fgrn-x4@{newest.version}") == newest
+    with pytest.raises(IrcError, match="unknown model"):
+        registry.get_spec(f"fgrn-x4@{newest.version + 1}")
+    with pytest.raises(IrcError, match="unknown model"):
+        registry.get_spec("nosuch@1")

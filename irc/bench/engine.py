@@ -342,18 +342,18 @@ _VERSIONS: dict[str, str] = {}
 
 
 def rescaled_label(scale: int | float, codec: str, model: str | None, crm: str | None) -> str:
-    """Curve name: "Bicubic x2 + JPEG", "IRN x2 + JPEG + CRM", "FGRN x2 + PNG" (the family in
-    capitals), with the model's name added for one other than the scale's general model
+    """Curve name: "Bicubic x2 + JPEG", "IRN x2 + JPEG + CRM", "FGRN x2 + PNG", "HCFlow x4 + PNG" (the
+    family's display name), with the model's name added for one other than the scale's general model
     ("IRN x2 (irn-x2-jpeg) + JPEG + CRM") or one resampled ("IRN x2.5 (irn-x4, resampled) + PNG")."""
-    from irc.models.registry import default_model, get_spec
+    from irc.models.registry import default_model, display_name, get_spec
 
     if model is None:
         rescaler = f"Bicubic x{scale:g}"
     elif get_spec(model).scale != scale:
-        rescaler = f"{get_spec(model).arch.upper()} x{scale:g} ({model}, resampled)"
+        rescaler = f"{display_name(get_spec(model).arch)} x{scale:g} ({model}, resampled)"
     else:
         spec = get_spec(model)
-        family = spec.arch.upper()
+        family = display_name(spec.arch)
         general = model == default_model(scale, "*").name or (
             spec.arch != default_model(scale, "*").arch and spec.key == f"{spec.arch}-x{scale}")
         rescaler = f"{family} x{scale}" if general else f"{family} x{scale} ({model})"

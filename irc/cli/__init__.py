@@ -6,6 +6,7 @@
     training.py  train irn|crm|export        common.py  consoles, one-line errors
     campaign.py  train campaign (continue, measure, ship a new weight version)
     irn_plus.py  train irn-plus (the IRN paper's GAN stage from a registered IRN)
+    hcflow.py    train hcflow (HCFlow rescaling; train_options.py: the trainers' shared flags)
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Optional
 
 import typer
 
-# campaign and irn_plus add `train campaign` and `train irn-plus` to training's train_app
-from irc.cli import bench, campaign, coding, irn_plus, tools, training  # noqa: F401
+# campaign, hcflow and irn_plus add `train campaign|hcflow|irn-plus` to training's train_app
+from irc.cli import bench, campaign, coding, hcflow, irn_plus, tools, training  # noqa: F401
 from irc.cli.common import err, fail, out, tile_progress, user_errors  # noqa: F401  (used by callers of irc.cli)
 
 app = typer.Typer(

@@ -14,7 +14,7 @@ from irc.errors import IrcError
 
 @train_app.command("campaign")
 def train_campaign(
-    model: str = typer.Argument(..., help="The shipped model to improve: irn-x2, irn-x4, irn-e-x4, irn-x8, fgrn-x2 or fgrn-x4 (once shipped)."),
+    model: str = typer.Argument(..., help="The shipped model to improve: irn-x2, irn-x4, irn-e-x4, irn-x8, irn-ld-x3, fgrn-x2, fgrn-x4 or hcflow-x4."),
     data: list[Path] = typer.Option([], "--data", help="Training image folder (repeatable); never the benchmark set."),
     kodak: Optional[Path] = typer.Option(None, "--kodak", help="Folder measured at the end (all of it), e.g. ../shared/data/kodak; "
                                          "its first 4 images also validate during training."),

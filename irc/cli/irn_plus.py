@@ -8,8 +8,9 @@ from typing import Optional
 import typer
 
 from irc.cli.common import out, user_errors
+from irc.cli import train_options as opt
 from irc.cli.training import (
-    EMA_HELP, PRECISION_HELP, _check_crop, _check_new_run, _common_options, _resumed_config, train_app,
+    _check_crop, _check_new_run, _common_options, _resumed_config, train_app,
 )
 from irc.errors import IrcError
 
@@ -20,8 +21,8 @@ Z_RAMP_HELP = ("Grow T from 0 to --z-temperature over this many generator steps 
 @train_app.command("irn-plus")
 def train_irn_plus(
     base: str = typer.Option("irn-x4", "--base", help="The registered IRN to fine-tune (its scale and weights): irn-x2, irn-x4, irn-e-x4, irn-x8."),
-    data: list[Path] = typer.Option([], "--data", help="Training image folder (repeatable); any folder of images."),
-    out_dir: Path = typer.Option(Path("runs/irn-plus"), "--out", help="Run folder: checkpoint, log.jsonl, config."),
+    data: list[Path] = opt.DATA,
+    out_dir: Path = opt.out_dir("runs/irn-plus"),
     iters: int = typer.Option(2000, "--iters", help="Steps, the discriminator's warm-up included."),
     crop: int = typer.Option(96, "--crop", help="HR crop side, a multiple of the scale (paper: 144)."),
     batch: int = typer.Option(4, "--batch", help="Crops per step (paper: 16)."),
@@ -39,16 +40,16 @@ def train_irn_plus(
     z_ramp: int = typer.Option(0, "--z-ramp", help=Z_RAMP_HELP),
     grad_clip: float = typer.Option(1.0, "--grad-clip", help="Generator gradient-norm clip (0: off)."),
     val_dir: Optional[Path] = typer.Option(None, "--val-dir", help="Validation folder, e.g. ../shared/data/kodak (PSNR, z = 0)."),
-    val_images: int = typer.Option(4, "--val-images"),
-    val_every: int = typer.Option(200, "--val-every"),
-    checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes"),
-    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds; stop cleanly with a checkpoint."),
-    device: str = typer.Option("cpu", "--device"),
-    threads: int = typer.Option(0, "--threads", help="CPU threads (0: all cores)."),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
-    ema: float = typer.Option(0.0, "--ema", help=EMA_HELP),
-    seed: int = typer.Option(0, "--seed"),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly (its saved config)."),
+    val_images: int = opt.VAL_IMAGES,
+    val_every: int = opt.VAL_EVERY,
+    checkpoint_minutes: float = opt.CHECKPOINT_MINUTES,
+    time_budget: Optional[float] = opt.TIME_BUDGET,
+    device: str = opt.DEVICE,
+    threads: int = opt.THREADS,
+    precision: str = opt.PRECISION,
+    ema: float = opt.EMA,
+    seed: int = opt.SEED,
+    resume: bool = opt.RESUME,
 ):
     """Fine-tune an IRN into IRN+ (paper Eq. 13: reconstruction with random z, LR guide, and a GAN
     discriminator for the JS distribution matching; no perceptual term: no offline VGG weights).

@@ -1,4 +1,4 @@
-"""`irc train irn|crm|export`: resumable, time-budgeted training runs (irc.train)."""
+"""`irc train irn|fgrn|crm|export`: resumable, time-budgeted training runs (irc.train)."""
 
 from __future__ import annotations
 
@@ -8,66 +8,39 @@ from typing import Optional
 
 import typer
 
+from irc.cli import train_options as opt
 from irc.cli.common import out, user_errors
 from irc.errors import IrcError
 
 train_app = typer.Typer(help="Train the networks (resumable, time-budgeted).", no_args_is_help=True)
 
 
-PRECISION_HELP = ("auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32), fp32, "
-                  "or bf16 (fp32 master weights).")
-INIT_HELP = ("Weights (.safetensors), a run's last.pt, or an installed model's name (irn-x2) to start from: every "
-             "tensor whose name and shape match is copied, the rest keeps its initialisation (reported).")
-EMA_HELP = "Decay of an exponential moving average of the weights, exported when on (0: off; e.g. 0.998)."
-
-
 @train_app.command("irn")
+@opt.with_shared_options
 def train_irn(
     scale: int = typer.Option(2, "--scale", "-s", help="2, 4 or 8; any integer >= 2 with --downsampling learned."),
-    data: list[Path] = typer.Option([], "--data", help="Training image folder (repeatable); any folder of images."),
-    out_dir: Path = typer.Option(Path("runs/irn"), "--out", help="Run folder: checkpoint, log.jsonl, config."),
+    out_dir: Path = opt.out_dir("runs/irn"),
     arch: str = typer.Option("irn", "--arch", help="irn, or irn-e (Haar first, then 16 InvBlocks; x4)."),
     downsampling: str = typer.Option("haar", "--downsampling", help="haar, or learned (IRN_LD: squeeze + invertible 1x1 conv starting as the box average, one module; e.g. x3)."),
     blocks_per_module: Optional[int] = typer.Option(None, "--blocks-per-module", help="InvBlocks per module (default 8; irn-e: 16; IRN_LD x3 in the paper: 12)."),
-    iters: int = typer.Option(2000, "--iters"),
-    crop: int = typer.Option(64, "--crop", help="HR crop side."),
-    batch: int = typer.Option(16, "--batch"),
     lr: float = typer.Option(5e-4, "--lr"),
-    warmup: int = typer.Option(50, "--warmup"),
-    schedule: str = typer.Option("cosine", "--schedule", help="cosine, step (halve every iters/5) or constant."),
     z_mode: str = typer.Option("zero", "--z", help="zero (z = 0 in the backward pass) or sample."),
-    grad_clip: float = typer.Option(1.0, "--grad-clip", help="Gradient-norm clip (0: off)."),
-    lr_degrade: str = typer.Option("none", "--lr-degrade", help="none, noise, or a codec (jpeg, webp, ...) in the loop (straight-through)."),
-    degrade_q: str = typer.Option("10,90", "--degrade-q", help="Codec quality range drawn for --lr-degrade CODEC."),
-    noise_std: float = typer.Option(0.02, "--noise-std", help="LR noise for --lr-degrade noise (0-1 units)."),
     lambda_rate: float = typer.Option(0.0, "--lambda-rate", help="Weight of the LR's estimated JPEG bits per HR pixel (0: off)."),
-    val_dir: Optional[Path] = typer.Option(None, "--val-dir", help="Validation folder, e.g. ../shared/data/kodak."),
-    val_images: int = typer.Option(4, "--val-images"),
-    val_every: int = typer.Option(200, "--val-every"),
-    checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes"),
-    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds; stop cleanly with a checkpoint."),
-    init_from: Optional[Path] = typer.Option(None, "--init-from", help=INIT_HELP),
-    device: str = typer.Option("cpu", "--device"),
-    threads: int = typer.Option(0, "--threads", help="CPU threads (0: all cores)."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the loss (CUDA)."),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
-    ema: float = typer.Option(0.0, "--ema", help=EMA_HELP),
-    seed: int = typer.Option(0, "--seed"),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly (its saved config)."),
+    shared: dict = None,
 ):
     """Train IRN. Example: irc train irn --scale 2 --data ../shared/data/train --val-dir ../shared/data/kodak"""
     from irc.train.irn import IRNTrainConfig, train_irn as run
 
     with user_errors():
-        if resume:
-            cfg = _resumed_config(IRNTrainConfig, out_dir, time_budget, device, threads)
+        if shared["resume"]:
+            cfg = _resumed_config(IRNTrainConfig, out_dir, shared["time_budget"], shared["device"], shared["threads"])
         else:
             if downsampling not in ("haar", "learned"):
                 raise IrcError(f"--downsampling must be haar or learned, got {downsampling!r}")
             if downsampling == "learned" and scale < 2:
                 raise IrcError(f"unsupported scale {scale}; --downsampling learned takes any integer >= 2")
-            _check_new_run(scale, data, out_dir, any_scale=downsampling == "learned")
-            _check_crop(crop, scale)
+            _check_new_run(scale, shared["data"], out_dir, any_scale=downsampling == "learned")
+            _check_crop(shared["crop"], scale)
             if z_mode not in ("zero", "sample"):
                 raise IrcError("--z must be zero or sample")
             if arch not in ("irn", "irn-e"):
@@ -81,60 +54,36 @@ def train_irn(
             cfg = IRNTrainConfig(
                 scale=scale, z_mode=z_mode, haar_first=arch == "irn-e", downsampling=downsampling,
                 blocks_per_module=blocks_per_module or (16 if arch == "irn-e" else 8), lambda_rate=lambda_rate,
-                **_common_options(data, out_dir, crop, batch, iters, lr, warmup, schedule, grad_clip, val_dir,
-                                  val_images, val_every, checkpoint_minutes, time_budget, init_from, device,
-                                  threads, seed, precision, ema),
-                **_degrade_options(lr_degrade, degrade_q, noise_std), compile=compile,
+                **_shared_fields(out_dir, lr, shared),
             )
 
-        ckpt = run(cfg, resume=resume, progress=_show_record)
+        ckpt = run(cfg, resume=shared["resume"], progress=_show_record)
         out.print(f"checkpoint: {ckpt}")
 
 
 @train_app.command("fgrn")
+@opt.with_shared_options
 def train_fgrn(
     scale: int = typer.Option(2, "--scale", "-s", help="2 or 4 (paper sizes), or 8."),
-    data: list[Path] = typer.Option([], "--data", help="Training image folder (repeatable); any folder of images."),
-    out_dir: Path = typer.Option(Path("runs/fgrn"), "--out", help="Run folder: checkpoint, log.jsonl, config."),
+    out_dir: Path = opt.out_dir("runs/fgrn"),
     nf: Optional[int] = typer.Option(None, "--nf", help="Features (default: the paper-size model of the scale)."),
     down_blocks: Optional[int] = typer.Option(None, "--down-blocks", help="ResBlocks of the downscaler G_d."),
     up_blocks: Optional[int] = typer.Option(None, "--up-blocks", help="ResBlocks of the upscaler G_u."),
     flow_cells: Optional[int] = typer.Option(None, "--flow-cells", help="Invertible cells of the flow F."),
     gamma: float = typer.Option(1e-3, "--gamma", help="Weight of F's log-determinant in the guide loss (paper: 1e-3)."),
     recon_path: str = typer.Option("paper", "--recon-path", help="paper: G_u(Q(G_d(x))); lr: through F, the rounded LR and F^-1 (forced by --lr-degrade)."),
-    iters: int = typer.Option(2000, "--iters"),
-    crop: int = typer.Option(64, "--crop", help="HR crop side."),
-    batch: int = typer.Option(16, "--batch"),
     lr: float = typer.Option(3e-4, "--lr", help="Peak learning rate (paper: 3e-4)."),
-    warmup: int = typer.Option(50, "--warmup"),
-    schedule: str = typer.Option("cosine", "--schedule", help="cosine, step (halve every iters/5) or constant."),
-    grad_clip: float = typer.Option(1.0, "--grad-clip", help="Gradient-norm clip (0: off)."),
-    lr_degrade: str = typer.Option("none", "--lr-degrade", help="none, noise, or a codec (jpeg, webp, ...) in the loop (straight-through)."),
-    degrade_q: str = typer.Option("10,90", "--degrade-q", help="Codec quality range drawn for --lr-degrade CODEC."),
-    noise_std: float = typer.Option(0.02, "--noise-std", help="LR noise for --lr-degrade noise (0-1 units)."),
-    val_dir: Optional[Path] = typer.Option(None, "--val-dir", help="Validation folder, e.g. ../shared/data/kodak."),
-    val_images: int = typer.Option(4, "--val-images"),
-    val_every: int = typer.Option(200, "--val-every"),
-    checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes"),
-    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds; stop cleanly with a checkpoint."),
-    init_from: Optional[Path] = typer.Option(None, "--init-from", help=INIT_HELP),
-    device: str = typer.Option("cpu", "--device"),
-    threads: int = typer.Option(0, "--threads", help="CPU threads (0: all cores)."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the loss (CUDA)."),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
-    ema: float = typer.Option(0.0, "--ema", help=EMA_HELP),
-    seed: int = typer.Option(0, "--seed"),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly (its saved config)."),
+    shared: dict = None,
 ):
     """Train FGRN (flow-guided rescaling). Example: irc train fgrn --scale 2 --data ../shared/data/train --val-dir ../shared/data/kodak"""
     from irc.train.fgrn import FGRNTrainConfig, train_fgrn as run
 
     with user_errors():
-        if resume:
-            cfg = _resumed_config(FGRNTrainConfig, out_dir, time_budget, device, threads)
+        if shared["resume"]:
+            cfg = _resumed_config(FGRNTrainConfig, out_dir, shared["time_budget"], shared["device"], shared["threads"])
         else:
-            _check_new_run(scale, data, out_dir)
-            _check_crop(crop, scale)
+            _check_new_run(scale, shared["data"], out_dir)
+            _check_crop(shared["crop"], scale)
             if recon_path not in ("paper", "lr"):
                 raise IrcError(f"--recon-path must be paper or lr, got {recon_path!r}")
             for name, value in (("--nf", nf), ("--down-blocks", down_blocks), ("--up-blocks", up_blocks),
@@ -144,12 +93,9 @@ def train_fgrn(
             cfg = FGRNTrainConfig(
                 scale=scale, nf=nf, down_blocks=down_blocks, up_blocks=up_blocks, flow_cells=flow_cells,
                 gamma=gamma, recon_path=recon_path,
-                **_common_options(data, out_dir, crop, batch, iters, lr, warmup, schedule, grad_clip, val_dir,
-                                  val_images, val_every, checkpoint_minutes, time_budget, init_from, device,
-                                  threads, seed, precision, ema),
-                **_degrade_options(lr_degrade, degrade_q, noise_std), compile=compile,
+                **_shared_fields(out_dir, lr, shared),
             )
-        ckpt = run(cfg, resume=resume, progress=_show_record)
+        ckpt = run(cfg, resume=shared["resume"], progress=_show_record)
         out.print(f"checkpoint: {ckpt}")
 
 
@@ -180,6 +126,16 @@ def _common_options(data, out_dir, crop, batch, iters, lr, warmup, schedule, gra
                 checkpoint_minutes=checkpoint_minutes, time_budget=time_budget,
                 init_from=_init_source(init_from), device=resolve_device(device),
                 threads=threads, seed=seed, precision=precision, ema=ema)
+
+
+def _shared_fields(out_dir: Path, lr: float, shared: dict) -> dict:
+    """The config fields of a rescaler trainer's shared options (train_options.SHARED), checked."""
+    s = shared
+    return {**_common_options(s["data"], out_dir, s["crop"], s["batch"], s["iters"], lr, s["warmup"], s["schedule"],
+                              s["grad_clip"], s["val_dir"], s["val_images"], s["val_every"], s["checkpoint_minutes"],
+                              s["time_budget"], s["init_from"], s["device"], s["threads"], s["seed"], s["precision"],
+                              s["ema"]),
+            **_degrade_options(s["lr_degrade"], s["degrade_q"], s["noise_std"]), "compile": s["compile"]}
 
 
 def _degrade_options(lr_degrade: str, degrade_q: str, noise_std: float) -> dict:

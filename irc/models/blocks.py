@@ -1,4 +1,4 @@
-"""Building blocks shared by several model families (so no family imports another)."""
+"""Building blocks shared by several model families (so no family imports another): IRN's dense block, the Haar transform, ESRGAN's RDB/RRDB."""
 
 from __future__ import annotations
 
@@ -31,3 +31,63 @@ class DenseBlock(nn.Module):
         for conv in self.convs:
             feats.append(F.leaky_relu(conv(torch.cat(feats, 1)), 0.2))
         return self.out(torch.cat(feats, 1))
+
+
+class Haar(nn.Module):
+    """2x2 Haar transform: (B, C, H, W) -> (B, 4C, H/2, W/2).
+
+    Output channels are ordered [low-pass of every input channel, then the three
+    high-pass bands], so the first C channels are the 2x2 box average.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = x[..., 0::2, 0::2]
+        b = x[..., 0::2, 1::2]
+        c = x[..., 1::2, 0::2]
+        d = x[..., 1::2, 1::2]
+        ll = (a + b + c + d) * 0.25
+        h1 = (a - b + c - d) * 0.25
+        h2 = (a + b - c - d) * 0.25
+        h3 = (a - b - c + d) * 0.25
+        return torch.cat([ll, h1, h2, h3], dim=1)
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        ll, h1, h2, h3 = torch.chunk(y, 4, dim=1)
+        a = ll + h1 + h2 + h3
+        b = ll - h1 + h2 - h3
+        c = ll + h1 - h2 - h3
+        d = ll - h1 - h2 + h3
+        # interleave back: channel layout (C, [a, b, c, d]) -> pixel_shuffle(2)
+        stacked = torch.stack([a, b, c, d], dim=2)  # B, C, 4, h, w
+        bsz, ch, _, h, w = stacked.shape
+        return F.pixel_shuffle(stacked.reshape(bsz, ch * 4, h, w), 2)
+
+
+class RDB(nn.Module):
+    """Residual dense block: 5 convolutions, each sees all earlier features."""
+
+    def __init__(self, nf: int, gc: int):
+        super().__init__()
+        self.convs = nn.ModuleList(
+            nn.Conv2d(nf + i * gc, gc if i < 4 else nf, 3, padding=1) for i in range(5)
+        )
+        self.act = nn.LeakyReLU(0.2, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = [x]
+        for i, conv in enumerate(self.convs):
+            out = conv(torch.cat(feats, 1))
+            if i < 4:
+                feats.append(self.act(out))
+        return x + 0.2 * out
+
+
+class RRDB(nn.Module):
+    """Residual in residual dense block: three RDBs and a scaled skip."""
+
+    def __init__(self, nf: int, gc: int):
+        super().__init__()
+        self.body = nn.Sequential(RDB(nf, gc), RDB(nf, gc), RDB(nf, gc))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 0.2 * self.body(x)

@@ -14,37 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from irc.models.blocks import RRDB
 from irc.models.layout import ChannelsLast
-
-
-class RDB(nn.Module):
-    """Residual dense block: 5 convolutions, each sees all earlier features."""
-
-    def __init__(self, nf: int, gc: int):
-        super().__init__()
-        self.convs = nn.ModuleList(
-            nn.Conv2d(nf + i * gc, gc if i < 4 else nf, 3, padding=1) for i in range(5)
-        )
-        self.act = nn.LeakyReLU(0.2, inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feats = [x]
-        for i, conv in enumerate(self.convs):
-            out = conv(torch.cat(feats, 1))
-            if i < 4:
-                feats.append(self.act(out))
-        return x + 0.2 * out
-
-
-class RRDB(nn.Module):
-    """Residual in residual dense block: three RDBs and a scaled skip."""
-
-    def __init__(self, nf: int, gc: int):
-        super().__init__()
-        self.body = nn.Sequential(RDB(nf, gc), RDB(nf, gc), RDB(nf, gc))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + 0.2 * self.body(x)
 
 
 class CRM(ChannelsLast):

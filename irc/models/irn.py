@@ -21,41 +21,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from irc.models.blocks import DenseBlock
+from irc.models.blocks import DenseBlock, Haar
 from irc.models.rescaler import LR_CHANNELS, Rescaler, count_parameters, quantize
 
 __all__ = ["IRN", "LR_CHANNELS", "DenseBlock", "Haar", "InvBlock", "LearnedDownsampling", "build", "count_parameters",
            "quantize"]
-
-
-class Haar(nn.Module):
-    """2x2 Haar transform: (B, C, H, W) -> (B, 4C, H/2, W/2).
-
-    Output channels are ordered [low-pass of every input channel, then the three
-    high-pass bands], so the first C channels are the 2x2 box average.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = x[..., 0::2, 0::2]
-        b = x[..., 0::2, 1::2]
-        c = x[..., 1::2, 0::2]
-        d = x[..., 1::2, 1::2]
-        ll = (a + b + c + d) * 0.25
-        h1 = (a - b + c - d) * 0.25
-        h2 = (a + b - c - d) * 0.25
-        h3 = (a - b - c + d) * 0.25
-        return torch.cat([ll, h1, h2, h3], dim=1)
-
-    def inverse(self, y: torch.Tensor) -> torch.Tensor:
-        ll, h1, h2, h3 = torch.chunk(y, 4, dim=1)
-        a = ll + h1 + h2 + h3
-        b = ll - h1 + h2 - h3
-        c = ll + h1 - h2 - h3
-        d = ll - h1 - h2 + h3
-        # interleave back: channel layout (C, [a, b, c, d]) -> pixel_shuffle(2)
-        stacked = torch.stack([a, b, c, d], dim=2)  # B, C, 4, h, w
-        bsz, ch, _, h, w = stacked.shape
-        return F.pixel_shuffle(stacked.reshape(bsz, ch * 4, h, w), 2)
 
 
 def average_first_basis(factor: int, channels: int = 3) -> torch.Tensor:

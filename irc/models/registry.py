@@ -156,6 +156,10 @@ def get_spec(name: str) -> ModelSpec:
     """A model by name (its newest version) or by ``name@version``."""
     models = all_versions()
     if name not in models:
+        base, at, version = name.partition("@")
+        newest = models.get(base) if at else None
+        if newest is not None and version == str(newest.version):  # the newest version, named by its number
+            return newest
         raise IrcError(f"unknown model {name!r}; `irc models` lists the installed ones")
     return models[name]
 
@@ -227,6 +231,11 @@ def family(arch: str):
     if not callable(getattr(module, "build", None)):
         raise IrcError(f"irc/models/{mod_name}.py defines no build(scale, **params)")
     return module
+
+
+def display_name(arch: str) -> str:
+    """How tables and docs write a family: its module's ``NAME`` (``HCFlow``), else the arch in capitals (``IRN``)."""
+    return getattr(family(arch), "NAME", arch.upper())
 
 
 def build(spec: ModelSpec):

@@ -43,6 +43,8 @@ RECIPES: dict[str, dict] = {
     "fgrn-x2": dict(arch="fgrn", scale=2, lr=3e-4, crop_stages=[[0, 64, 16], [4000, 96, 7], [8000, 128, 4]]),
     "fgrn-x4": dict(arch="fgrn", scale=4, lr=3e-4,
                     crop_stages=[[0, 64, 12], [3000, 96, 5], [6000, 128, 3], [10000, 144, 2]]),
+    "hcflow-x4": dict(arch="hcflow", scale=4, lr=2.5e-4,
+                      crop_stages=[[0, 64, 16], [3000, 96, 7], [6000, 128, 4], [10000, 144, 3]]),
 }
 
 
@@ -215,12 +217,18 @@ def adopt(model: str, source: Path, runs: Path) -> Path:
         if (source / name).exists():
             shutil.copyfile(source / name, run_dir / name)
     threads = state["config"].get("threads") or 1
+    from irc.train.loop import use_bf16
+
+    fields = family.CONFIG.__dataclass_fields__
+    cfg = family.CONFIG(**{k: v for k, v in state["config"].items() if k in fields})
+    # "auto" resolved as the run resolved it: a run is adopted on the machine that trained it
+    precision = "bf16" if use_bf16(cfg, torch.device(cfg.device or "cpu")) else "fp32"
     _save_history(run_dir, {"model": model, "started_from": {"adopted": str(source), "version": 0,
                                                              "training": {"iterations": 0, "cpu_hours_total": 0.0}},
                             "legs": [{"date": time.strftime("%Y-%m-%d %H:%M"), "steps": [0, state["step"]],
                                       "seconds": round(state["elapsed"], 1), "threads": threads,
                                       "device": state["config"].get("device", "cpu"), "hardware": _hardware(),
-                                      "adopted": str(source)}]})
+                                      "precision": precision, "adopted": str(source)}]})
     return run_dir
 
 
@@ -266,8 +274,11 @@ def ship(model: str, candidate: Path, numbers: dict, runs: Path, registry_file: 
         newest = max(mine, key=lambda e: e.get("version", 1))
     elif model in RECIPES:  # a family's first version: its entry comes from the recipe and the run
         arch, scale, params = family_of(model, runs)
+        from irc.models.registry import family
+
+        params = {**getattr(family(arch), "DEFAULTS", {}).get(scale, {}), **params}  # written out: defaults may change
         newest = {"name": model, "arch": arch, "scale": scale, "params": params, "version": 0,
-                  "description": f"{arch.upper()} x{scale}, fp16 weights (docs/MODELS.md)",
+                  "description": f"{registry.display_name(arch)} x{scale}, fp16 weights (docs/MODELS.md)",
                   "training": {"data": "BSD200 + T91 + Wikipedia photos (../shared/data/train, 340 images)"},
                   "codecs": []}  # picked with --model; it becomes a default only by a decision in the registry
     else:
