@@ -18,7 +18,6 @@ from pathlib import Path
 
 def main() -> None:
     import numpy as np
-    import torch
 
     from irc import api
     from irc.metrics import psnr_rgb, psnr_y
@@ -50,7 +49,6 @@ def main() -> None:
             ys.append(psnr_y(ref, lr))
             rgbs.append(psnr_rgb(ref, lr))
         rows.append((name, scale, float(np.mean(rgbs)), float(np.mean(ys)), (time.perf_counter() - t0) / len(files)))
-        torch.cuda.empty_cache() if torch.cuda.is_available() else None
     head = ("model", "scale", "LR vs bicubic RGB PSNR", "Y PSNR", "encode s/image")
     if args.markdown:
         print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))

@@ -152,6 +152,12 @@ def cpu_hours(run_dir: Path) -> float:
     return state.get("elapsed", 0.0) * max(1, legs[-1]["threads"] if legs else 1) / 3600
 
 
+def _saved_config(family, state: dict):
+    """The training config a checkpoint was written with, as its family's CONFIG (unknown keys dropped)."""
+    fields = family.CONFIG.__dataclass_fields__
+    return family.CONFIG(**{k: v for k, v in state["config"].items() if k in fields})
+
+
 def pick_weights(ckpt: Path, val_files: list[Path], arch: str = "irn") -> tuple[str, dict]:
     """'ema' or 'raw': the checkpoint's weights that validate better (mean Y-PSNR on ``val_files``).
 
@@ -170,8 +176,7 @@ def pick_weights(ckpt: Path, val_files: list[Path], arch: str = "irn") -> tuple[
     if "ema" not in state or not val_files:
         return ("ema" if "ema" in state else "raw"), {}
     family = importlib.import_module(f"irc.train.{arch}")
-    fields = family.CONFIG.__dataclass_fields__
-    cfg = family.CONFIG(**{k: v for k, v in state["config"].items() if k in fields})
+    cfg = _saved_config(family, state)
     images = [load_rgb_uint8(f) for f in val_files]
     scores = {}
     for which in ("ema", "raw"):
@@ -219,8 +224,7 @@ def adopt(model: str, source: Path, runs: Path) -> Path:
     threads = state["config"].get("threads") or 1
     from irc.train.loop import use_bf16
 
-    fields = family.CONFIG.__dataclass_fields__
-    cfg = family.CONFIG(**{k: v for k, v in state["config"].items() if k in fields})
+    cfg = _saved_config(family, state)
     # "auto" resolved as the run resolved it: a run is adopted on the machine that trained it
     precision = "bf16" if use_bf16(cfg, torch.device(cfg.device or "cpu")) else "fp32"
     _save_history(run_dir, {"model": model, "started_from": {"adopted": str(source), "version": 0,
