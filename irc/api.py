@@ -31,7 +31,7 @@ from irc.reading import read  # irc.api.read is public
 from irc.resample import RESAMPLER, resize
 from irc.errors import IrcError, IrcTypeError
 
-SCALES = (2, 3, 4, 8)  # the scales rescaler models are made for (`irc models` says which are installed)
+SCALES = (2, 3, 4, 8, 16)  # the scales rescaler models are made for (16: BDFlow; `irc models` says which are installed)
 DEFAULT_TILE = 1024  # HR pixels per tile side; Kodak-size images run in one piece
 DEFAULT_OVERLAP = 64  # HR pixels shared between neighbouring tiles
 
@@ -51,6 +51,7 @@ class EncodeInfo:
     notes: list[str] = field(default_factory=list)
     alpha_bytes: int = 0
     icc_profile_bytes: int = 0
+    boundary_bytes: int = 0  # the BNDY chunk (BDFlow's boundary map), counted in file_bytes
 
     @property
     def bpp(self) -> float:
@@ -84,9 +85,10 @@ def encode_image(
     layout: str = "irc",
     backend: str = "auto",
     precision: str = "auto",
+    gray: bool = False,
 ) -> tuple[bytes, EncodeInfo]:
     """Encode to .irc bytes; also returns what was done. See :func:`encode`."""
-    plan = plan_encode(scale, codec, quality, lossless, model, crm)
+    plan = plan_encode(scale, codec, quality, lossless, model, crm, gray)
     check_layout(layout, plan.codec.name)
     if progress is not None and not callable(progress):
         raise IrcTypeError("progress must be a callable or None")
@@ -97,8 +99,36 @@ def encode_image(
     rescaler = load_rescaler(plan.model, device, backend, precision)
     img = imageio.load(image)
     lr = lr_of(img.rgb, rescaler, device, tile, overlap, progress, plan.scale)
-    return pack(img, plan, plan.codec.encode(lr, plan.settings), (lr.shape[1], lr.shape[0]), layout,
-                precision=rescaler.precision_of("encode_lr") if rescaler else None)
+    payload, side = code_lr(plan.codec, plan.settings, lr, rescaler)
+    return pack(img, plan, payload, (lr.shape[1], lr.shape[0]), layout,
+                precision=rescaler.precision_of("encode_lr") if rescaler else None, boundary=side)
+
+
+def code_lr(codec, settings, lr: np.ndarray, model=None) -> tuple[bytes, tuple[int, bytes] | None]:
+    """An LR array as ``lr_of`` gives it -> (the codec's payload, None or (bits, the BNDY chunk)):
+    the image channels go to the codec, the side channels of ``model`` (a Loaded rescaler: BDFlow's
+    boundary map) to :mod:`irc.boundary`."""
+    net = getattr(model, "net", None)
+    side = getattr(net, "side_channels", 0)
+    if not side:
+        return codec.encode(lr, settings), None
+    from irc import boundary
+
+    return codec.encode(lr[..., :-side], settings), (net.side_bits, boundary.encode(lr[..., -side], net.side_bits))
+
+
+def decode_lr(codec, payload: bytes, size: tuple[int, int], channels: int = 3,
+              side: tuple[int, bytes] | None = None) -> np.ndarray:
+    """What the decoder upscales: the codec's LR of ``size`` (width, height) with ``channels``
+    channels, and the side channels of ``side`` (bits, the BNDY chunk) after them."""
+    lr = codec.decode(payload, size, channels=channels)
+    if lr.shape[:2] != (size[1], size[0]):
+        raise IrcError(f"payload is {lr.shape[1]}x{lr.shape[0]}, header says {size[0]}x{size[1]}")
+    if side is None:
+        return lr
+    from irc import boundary
+
+    return np.concatenate([lr, boundary.decode(side[1], side[0], size)], axis=2)
 
 
 def lr_of(rgb: np.ndarray, model, device: str = "cpu", tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
@@ -120,10 +150,11 @@ def lr_of(rgb: np.ndarray, model, device: str = "cpu", tile: int = DEFAULT_TILE,
 
 def pack(img: imageio.LoadedImage, plan: EncodePlan, payload: bytes, lr_size: tuple[int, int],
          layout: str = "irc", rate_control: dict | None = None, alpha: bytes | None = None,
-         precision: str | None = None) -> tuple[bytes, EncodeInfo]:
+         precision: str | None = None, boundary: tuple[int, bytes] | None = None) -> tuple[bytes, EncodeInfo]:
     """The .irc bytes of an encoded LR (``lr_size`` = width, height) and what was done; ``alpha``:
     the image's alpha plane already coded (else coded here); ``rate_control``: the header's record;
-    ``precision``: what the rescaler pass ran in (fp32, bf16; None: no model pass)."""
+    ``precision``: what the rescaler pass ran in (fp32, bf16; None: no model pass); ``boundary``:
+    (bits, BNDY chunk) of a model with a boundary map (:func:`code_lr`)."""
     h, w = img.rgb.shape[:2]
     spec, crm_spec = plan.model, plan.crm
     header = container.Header(
@@ -134,19 +165,21 @@ def pack(img: imageio.LoadedImage, plan: EncodePlan, payload: bytes, lr_size: tu
         model_version=spec.version if spec else None, crm_version=crm_spec.version if crm_spec else None,
         source_bits=img.source_bits, rate_control=rate_control, precision=precision,
         model_scale=spec.scale if plan.resample else None, resample=RESAMPLER if plan.resample else None,
+        lr_mode="L" if plan.gray else None, boundary_bits=boundary[0] if boundary else None,
     )
     if img.alpha is not None and alpha is None:
         alpha = imageio.encode_alpha(img.alpha)
-    data = container.dumps(container.IrcFile(header, payload, img.icc_profile, alpha if img.alpha is not None else None),
-                           layout)
+    data = container.dumps(container.IrcFile(header, payload, img.icc_profile, alpha if img.alpha is not None else None,
+                                             boundary=boundary[1] if boundary else None), layout)
     return data, EncodeInfo(header, len(payload), len(data), list(img.notes), len(alpha or b""),
-                            len(img.icc_profile or b""))
+                            len(img.icc_profile or b""), len(boundary[1]) if boundary else 0)
 
 
 def downscale(rgb: np.ndarray, model, device: str = "cpu", tile: int = DEFAULT_TILE,
               overlap: int = DEFAULT_OVERLAP, progress=None, backend: str = "auto",
               precision: str = "auto", size: tuple[int, int] | None = None) -> np.ndarray:
-    """(H, W, 3) uint8 -> LR (ceil(H/s), ceil(W/s), 3) uint8 with rescaler ``model`` (a name or
+    """(H, W, 3) uint8 -> LR (ceil(H/s), ceil(W/s), C) uint8 with rescaler ``model`` (C = 3, or 1 for
+    a colour model's grayscale carrier; ``model`` a name or
     a :class:`irc.models.registry.Loaded`; padded, tiled, the tiles blended before rounding).
     ``size`` (width, height, multiples of the model's scale): resize the HR to it instead of
     padding (:func:`irc.resample.resize`), for a scale the model was not made for.
@@ -203,7 +236,8 @@ def upscale(lr: np.ndarray, model, size: tuple[int, int] | None = None, crm=None
             quality: int | None = None, device: str = "cpu", temperature: float = 0.0,
             seed: int | None = None, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
             progress=None, backend: str = "auto", precision: str = "auto", resample: bool = False) -> np.ndarray:
-    """LR (h, w, 3) uint8 -> HR uint8 cropped to ``size`` (width, height), or with ``resample``
+    """LR (h, w, C) uint8 (C: the model's LR channels; (h, w) for 1) -> HR (H, W, 3) uint8 cropped
+    to ``size`` (width, height), or with ``resample``
     resized to it (:func:`irc.resample.resize`: a file encoded at a scale the model was not made for).
 
     ``model`` and ``crm`` are names or :class:`irc.models.registry.Loaded` models. With
@@ -222,12 +256,19 @@ def upscale(lr: np.ndarray, model, size: tuple[int, int] | None = None, crm=None
     crm_net = load(crm, device, role="restore", backend=backend, precision=precision).runner if crm else None
     gen = torch.Generator().manual_seed(0 if seed is None else seed)
     lr_h, lr_w = lr.shape[:2]
-    y = torch.from_numpy(np.array(lr, dtype=np.uint8)).permute(2, 0, 1)[None].float().div_(255.0)
+    lr = np.array(lr, dtype=np.uint8).reshape(lr_h, lr_w, -1)
+    image_channels = getattr(rescaler.net, "lr_channels", 3)
+    side = getattr(rescaler.net, "side_channels", 0)
+    if lr.shape[2] != image_channels + side:
+        raise IrcError(f"{rescaler.key} takes a {image_channels}-channel LR" + (f" and {side} side channel(s)" if side else "")
+                       + f", got {lr.shape[2]} channels")
+    y = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div_(255.0)
 
     def step(t: torch.Tensor) -> torch.Tensor:
         t = t.to(device)
-        if crm_net is not None:
-            t = crm_net(t, _crm_quality(quality)).clamp(0, 1)
+        if crm_net is not None:  # the CRM restores the codec's image, not the side channels after it
+            restored = crm_net(t[:, :image_channels], _crm_quality(quality)).clamp(0, 1)
+            t = torch.cat([restored, t[:, image_channels:]], 1) if side else restored
         return net.upscale(t, temperature, gen)
 
     on_tile = progress(_progress_total(lr_h, lr_w, lr_tile, lr_overlap)) if progress else None
@@ -250,7 +291,9 @@ def encode(image, scale: int | None = 4, codec: str = "jpeg", quality: int | Non
     ``layout="viewable"`` (png or jpeg codec) writes a file that is also a PNG/JPEG
     of the LR image, which viewers show (docs/FORMAT.md). Also: ``tile``,
     ``overlap``, ``progress``, ``crm``, ``backend`` (auto, torch, openvino) and
-    ``precision`` (auto, fp32, bf16; see :mod:`irc.backends`). Every bad input raises :class:`IrcError`.
+    ``precision`` (auto, fp32, bf16; see :mod:`irc.backends`). ``gray=True`` (with ``scale=1``
+    or None) stores a grayscale image from which the colour model (IRN_color, or ``model``)
+    restores the colours on decode. Every bad input raises :class:`IrcError`.
     For the smallest file that reaches a PSNR, or the best within a size, see
     :func:`irc.ratecontrol.encode_target`.
     """
@@ -261,7 +304,7 @@ def encode(image, scale: int | None = 4, codec: str = "jpeg", quality: int | Non
     return encode_image(image, scale, codec, quality, lossless, model, device, **kwargs)[0]
 
 
-_ENCODE_OPTIONS = {"tile", "overlap", "progress", "crm", "layout", "backend", "precision"}
+_ENCODE_OPTIONS = {"tile", "overlap", "progress", "crm", "layout", "backend", "precision", "gray"}
 
 
 def decode(
@@ -306,6 +349,10 @@ def decode(
             raise IrcError(f"corrupt .irc header: {hd.model} is a {spec.arch}, not a rescaler")
         if spec.scale != hd.net_scale:
             raise IrcError(f"corrupt .irc header: {hd.model} is a x{spec.scale} model, the header says x{hd.net_scale}")
+        if spec.lr_channels != hd.lr_channels:
+            raise IrcError(f"corrupt .irc header: {hd.model} stores a {spec.lr_channels}-channel LR, the header "
+                           f"says lr_mode {hd.lr_mode or 'RGB'}")
+
     _check_tiling(tile, overlap)
     crm = hd.crm if use_crm and not hd.lossless else None
     if crm:
@@ -319,12 +366,15 @@ def decode(
     from irc.models.registry import load_rescaler
 
     rescaler = load_rescaler(spec, device, backend, precision)
+    bits = getattr(rescaler.net, "side_bits", None) if rescaler else None
+    if bits != hd.boundary_bits:
+        raise IrcError(f"corrupt .irc header: {hd.model} stores " + (f"a {bits}-bit boundary map" if bits else
+                       "no boundary map") + f", the header says boundary_bits {hd.boundary_bits}")
     crm_loaded = load(crm_spec, device, backend=backend, precision=precision) if crm else None
     # the cheap checks of untrusted bytes first: the alpha plane, then the LR
     alpha = imageio.decode_alpha(f.alpha, (hd.width, hd.height)) if f.alpha else None
-    lr = get_codec(hd.codec).decode(f.payload, (hd.lr_width, hd.lr_height))
-    if lr.shape[:2] != (hd.lr_height, hd.lr_width):
-        raise IrcError(f"payload is {lr.shape[1]}x{lr.shape[0]}, header says {hd.lr_width}x{hd.lr_height}")
+    lr = decode_lr(get_codec(hd.codec), f.payload, (hd.lr_width, hd.lr_height), hd.lr_channels,
+                   (hd.boundary_bits, f.boundary) if f.boundary is not None else None)
     rgb = hr_from_lr(lr, rescaler, (hd.width, hd.height), crm_loaded, hd.quality, device, temperature, seed, tile,
                      overlap, progress, resample=hd.resample is not None)
     return imageio.to_pil(np.ascontiguousarray(rgb), alpha, hd.mode, f.icc_profile)

@@ -1,4 +1,4 @@
-"""The .irc file format (version 1.4). See docs/FORMAT.md.
+"""The .irc file format (version 1.5). See docs/FORMAT.md.
 
     magic    8 bytes   89 49 52 43 0D 0A 1A 0A   ("\\x89IRC\\r\\n\\x1a\\n")
     version  2 bytes   major, minor
@@ -7,7 +7,8 @@
 
 Chunks: HEAD (UTF-8 JSON header, first, required), LRIM (the LR bitstream
 exactly as the codec wrote it, required), ICCP (ICC profile, optional), ALPH
-(alpha plane as PNG, optional). Unknown chunks are skipped by readers of the
+(alpha plane as PNG, optional), BNDY (BDFlow's boundary map as a palette PNG, 1.5;
+present exactly when the header's ``boundary_bits`` is). Unknown chunks are skipped by readers of the
 same major version. The header is checked against a schema (:func:`check_header`)
 on read and on write, so a file that loads is one the decoder can trust.
 
@@ -34,9 +35,12 @@ MAGIC = b"\x89IRC\r\n\x1a\n"
 # 1.1: crm + crm_sha256 in HEAD; 1.2: model_version, crm_version, source_bits, the viewable layout;
 # 1.3: scale 1 (no model: the model keys are null), the optional rate_control object, precision;
 # 1.4: any scale (3, 6, 2.5, ...): the optional model_scale and resample keys
-VERSION = (1, 4)
+# 1.5: the optional lr_mode key: "L", a grayscale LR made by a colour model (IRN_color) at scale 1;
+#      the optional boundary_bits key and BNDY chunk: BDFlow's quantised boundary map (side information)
+VERSION = (1, 5)
 LAYOUTS = ("irc", "viewable")
 MODES = ("RGB", "RGBA", "L", "LA")
+LR_MODES = ("RGB", "L")  # the stored image: colour, or the grayscale carrier of a colour model (1.5)
 MAX_SCALE = 16  # the largest scale a header may name (1: the LR is the image itself, stored without a model)
 RESAMPLERS = ("bicubic-antialias",)  # how a resampled file's HR is brought to and from the model's grid
 NO_MODEL_KEYS = ("model", "weights_sha256", "model_version", "crm", "crm_sha256", "crm_version")  # null at scale 1
@@ -66,11 +70,18 @@ class Header:
     precision: str | None = None  # "fp32" or "bf16": what the encoder's model pass ran in (1.3); None: unknown/no model
     model_scale: int | None = None  # the model's own scale when it differs from ``scale`` (1.4); None: the same
     resample: str | None = None  # how the HR was resampled around the model (1.4); None: not resampled
+    lr_mode: str | None = None  # "L": the LR is grayscale, the model restores colour (1.5); None: "RGB"
+    boundary_bits: int | None = None  # bits per level of the BNDY boundary map (1.5); None: no map
     extra: dict = field(default_factory=dict)
 
     @property
     def lossless(self) -> bool:
         return self.quality is None
+
+    @property
+    def lr_channels(self) -> int:
+        """Channels of the stored image: 1 for a grayscale carrier, else 3."""
+        return 1 if self.lr_mode == "L" else 3
 
     @property
     def net_scale(self) -> int:
@@ -92,6 +103,7 @@ class IrcFile:
     payload: bytes  # the LR bitstream, byte for byte what the codec wrote
     icc_profile: bytes | None = None
     alpha: bytes | None = None
+    boundary: bytes | None = None  # the BNDY chunk: a PNG of boundary levels (irc.boundary), with boundary_bits
     layout: str = field(default="irc", compare=False)  # how the file was laid out: irc or viewable
     file_bytes: int = field(default=0, compare=False)  # size of the file it was read from (0: not read)
 
@@ -167,6 +179,8 @@ _SCHEMA = {
     "model_scale": (False, lambda v: v is None or (_is_int(v) and 2 <= v <= MAX_SCALE),
                     f"null or an integer 2-{MAX_SCALE}"),
     "resample": (False, lambda v: v is None or v in RESAMPLERS, "null or " + ", ".join(RESAMPLERS)),
+    "lr_mode": (False, lambda v: v is None or v in LR_MODES, "null or " + ", ".join(LR_MODES)),
+    "boundary_bits": (False, lambda v: v is None or (_is_int(v) and 1 <= v <= 3), "null or an integer 1-3"),
     "rate_control": (False, _rate_control, ("null or an object whose target_psnr, max_bytes, max_bpp and "
                                             "psnr_rgb are null or finite numbers (max_bytes an integer >= 1)")),
     "extra": (False, lambda v: isinstance(v, dict), "an object"),
@@ -206,11 +220,18 @@ def check_header(raw) -> Header:
     if raw["width"] * raw["height"] > MAX_PIXELS:
         raise _bad(f"image size {raw['width']}x{raw['height']} is above the decompression-bomb limit")
     s = raw["scale"]
-    if s == 1:  # the LR is the image: no model, so no CRM either
+    gray = raw.get("lr_mode") == "L"
+    if gray and s != 1:
+        raise _bad(f"'lr_mode' L (a grayscale LR from a colour model) needs scale 1, got scale {s}")
+    if raw.get("boundary_bits") is not None and s == 1:
+        raise _bad("'boundary_bits' must be null at scale 1 (a boundary map comes with a rescaling model)")
+    if gray and raw.get("crm") is not None:
+        raise _bad("'crm' must be null with 'lr_mode' L (no restore model takes a grayscale LR)")
+    if s == 1 and not gray:  # the LR is the image: no model, so no CRM either
         for key in NO_MODEL_KEYS:
             if raw.get(key) is not None:
                 raise _bad(f"{key!r} must be null at scale 1 (no model), got {_show(raw[key])}")
-    else:
+    else:  # a model made the LR (a rescaler, or at scale 1 a colour model)
         for key in ("model", "weights_sha256"):
             if raw[key] is None:
                 raise _bad(f"{key!r} must be {_SCHEMA[key][2]}, got null")
@@ -249,7 +270,7 @@ def body(f: IrcFile, lr_chunk: bytes) -> bytes:
     """Magic, version, HEAD, the LR chunk (LRIM, or LREF in the viewable layout), ICCP, ALPH."""
     head = asdict(f.header)
     check_header(head)  # never write a file this reader would refuse
-    for key in ("rate_control", "model_scale", "resample"):
+    for key in ("rate_control", "model_scale", "resample", "lr_mode", "boundary_bits"):
         if head[key] is None:
             del head[key]  # written only when used, so other files keep their size
     if f.icc_profile and not valid_icc(f.icc_profile):
@@ -259,6 +280,10 @@ def body(f: IrcFile, lr_chunk: bytes) -> bytes:
         parts.append(_chunk(b"ICCP", bytes(f.icc_profile)))
     if f.alpha:
         parts.append(_chunk(b"ALPH", bytes(f.alpha)))
+    if (f.boundary is not None) != (f.header.boundary_bits is not None):
+        raise IrcError("a boundary map and boundary_bits go together")
+    if f.boundary is not None:
+        parts.append(_chunk(b"BNDY", bytes(f.boundary)))
     return b"".join(parts)
 
 
@@ -304,7 +329,7 @@ def _loads_viewable(data: bytes) -> IrcFile:
     return f
 
 
-_KNOWN = (b"HEAD", b"LRIM", b"LREF", b"ICCP", b"ALPH")
+_KNOWN = (b"HEAD", b"LRIM", b"LREF", b"ICCP", b"ALPH", b"BNDY")
 
 
 def parse(blob: bytes, lr: bytes | None = None, host: str | None = None) -> IrcFile:
@@ -352,5 +377,7 @@ def parse(blob: bytes, lr: bytes | None = None, host: str | None = None) -> IrcF
         raise IrcFormatError("corrupt .irc file (the ICCP chunk is not an ICC profile)")
     if header.mode in ("RGBA", "LA") and not chunks.get(b"ALPH"):
         raise IrcFormatError(f"corrupt .irc file (mode {header.mode} without an ALPH chunk)")
+    if (b"BNDY" in chunks) != (header.boundary_bits is not None):
+        raise IrcFormatError("corrupt .irc file (a BNDY chunk without boundary_bits in the header, or the reverse)")
     return IrcFile(header, payload, chunks.get(b"ICCP") or None, chunks.get(b"ALPH") or None,
-                   "irc" if lr is None else "viewable")
+                   boundary=chunks.get(b"BNDY"), layout="irc" if lr is None else "viewable")

@@ -24,6 +24,11 @@ class EncodePlan:
     crm: object | None
 
     @property
+    def gray(self) -> bool:
+        """Whether the LR is a grayscale carrier from a colour model (IRN_color, at scale 1)."""
+        return self.model is not None and self.model.lr_channels == 1
+
+    @property
     def resample(self) -> bool:
         """Whether the HR is resized around the model (its scale is not the one asked for)."""
         return self.model is not None and self.model.scale != self.scale
@@ -55,8 +60,10 @@ def model_scale_for(scale: int | float) -> int:
     return larger[0]
 
 def plan_encode(scale: int | None = 4, codec: str = "jpeg", quality: int | None = None,
-                lossless: bool | None = None, model: str | None = None, crm: str | None = "auto") -> EncodePlan:
-    """Check the options of an encode (no image is read) and resolve the model and CRM."""
+                lossless: bool | None = None, model: str | None = None, crm: str | None = "auto",
+                gray: bool = False) -> EncodePlan:
+    """Check the options of an encode (no image is read) and resolve the model and CRM.
+    ``gray``: store a grayscale image from which a colour model (IRN_color) restores the colours."""
     from irc.codecs import get_codec
     from irc.models.registry import default_model, get_spec
 
@@ -65,16 +72,19 @@ def plan_encode(scale: int | None = 4, codec: str = "jpeg", quality: int | None 
     _check_type("lossless", lossless, (bool,), "True, False or None", optional=True)
     _check_type("model", model, (str,), "a model name or None", optional=True)
     _check_type("crm", crm, (str,), "'auto', 'none', a model name or None", optional=True)
+    _check_type("gray", gray, (bool,), "True or False")
     codec_obj = get_codec(codec)
     settings = codec_obj.settings(quality, lossless)
+    spec = get_spec(model) if model else None
+    if gray or (spec is not None and spec.role == "rescaler" and spec.lr_channels == 1):
+        return _plan_gray(scale, codec_obj, settings, spec, crm)
     if scale == 1:
         if model:
             raise IrcError("scale 1 stores the image itself, with no model: drop the model option (--model)")
         if crm not in (None, "auto", "none"):
             raise IrcError("scale 1 stores the image itself, with no model: a CRM (--crm) does not apply")
         return EncodePlan(1, codec_obj, settings, None, None)
-    if model:
-        spec = get_spec(model)
+    if spec is not None:
         if scale is not None and scale > spec.scale:
             raise IrcError(f"model {spec.name} is for scale {spec.scale}; it can serve scales from 1 to "
                            f"{spec.scale} (resampled), not {scale:g}")
@@ -86,6 +96,23 @@ def plan_encode(scale: int | None = 4, codec: str = "jpeg", quality: int | None 
         raise IrcError(f"model {spec.name} is a {spec.arch}, not a rescaler; see `irc models`")
     return EncodePlan(spec.scale if scale is None else scale, codec_obj, settings, spec,
                       choose_crm(spec.name, codec_obj.name, settings.lossless, crm))
+
+
+def _plan_gray(scale, codec_obj, settings, spec, crm) -> EncodePlan:
+    """The plan of a grayscale carrier: a colour model at scale 1, no CRM."""
+    from irc.models.registry import default_color_model
+
+    if spec is None:
+        spec = default_color_model()
+    elif spec.role != "rescaler" or spec.lr_channels != 1:
+        raise IrcError(f"--gray needs a colour model (IRN_color); {spec.name} is not one "
+                       f"(a x{spec.scale} {spec.role}): drop --gray, or drop --model")
+    if scale not in (None, 1):
+        raise IrcError(f"{spec.name} stores a full-size grayscale image (scale 1), not scale {scale:g}: "
+                       "use -s 1 (or no -s) with --gray")
+    if crm not in (None, "auto", "none"):
+        raise IrcError("no restore model (CRM) takes a grayscale LR: drop --crm")
+    return EncodePlan(1, codec_obj, settings, spec, None)
 
 
 def check_layout(layout: str, codec: str) -> None:

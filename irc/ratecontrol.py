@@ -137,7 +137,11 @@ def plan_search(target_psnr=None, max_bytes=None, max_bpp=None, codecs="auto", s
     api.check_layout(layout, "png")
     found = codec_list(codecs, layout == "viewable")
     if model:  # the model pins the scale; plan_encode checks the rest (role, scale 1)
-        scales = (api.plan_encode(scale, "png", None, None, model, "none").scale,)
+        pinned = api.plan_encode(scale, "png", None, None, model, "none")
+        if pinned.gray:
+            raise IrcError(f"{pinned.model.name} stores a grayscale image; rate control searches colour payloads "
+                           "(encode with --gray and a fixed --codec/-q instead)")
+        scales = (pinned.scale,)
     elif scale is not None:
         api.plan_encode(scale, "png", None, None, None, "none")  # a scale irc can encode with
         scales = (scale,)

@@ -153,12 +153,12 @@ class Search:
             plan = api.plan_encode(pair.scale, pair.codec.name, q, True if q is None else None,
                                    self.plan.model, self.plan.crm)
             lr, precision = self._lr_of(plan)
-            payload = plan.codec.encode(lr, plan.settings)
+            payload, side = api.code_lr(plan.codec, plan.settings, lr, self._rescaler(plan.model))
             self.encodes += 1
             rc = {**self.record, "psnr_rgb": None}
             data, _ = api.pack(self.img, plan, payload, (lr.shape[1], lr.shape[0]), self.plan.layout, rc, self.alpha,
-                               precision)
-            self._encoded[key] = (plan, payload, len(data) + PSNR_WIDTH)
+                               precision, side)
+            self._encoded[key] = (plan, payload, len(data) + PSNR_WIDTH, side)
         return self._encoded[key]
 
     def _rescaler(self, spec):
@@ -184,13 +184,13 @@ class Search:
         """The candidate measured: its file built with its own rate_control record."""
         key = (pair.index, r)
         if key not in self._points:
-            plan, payload, _ = self._encode(pair, r)
+            plan, payload, _, side = self._encode(pair, r)
             lr, precision = self._lr_of(plan)
             lr_size = (lr.shape[1], lr.shape[0])
-            decoded = plan.codec.decode(payload, lr_size)
+            decoded = api.decode_lr(plan.codec, payload, lr_size, side=side)
             psnr = self._measure(plan, plan.crm, plan.settings.quality, decoded)
             rc = {**self.record, "psnr_rgb": None if math.isinf(psnr) else psnr}
-            data, info = api.pack(self.img, plan, payload, lr_size, self.plan.layout, rc, self.alpha, precision)
+            data, info = api.pack(self.img, plan, payload, lr_size, self.plan.layout, rc, self.alpha, precision, side)
             pt = Point(pair.scale, plan.codec.name, plan.settings.quality, len(data), psnr,
                        plan.model.name if plan.model else None, plan.crm.name if plan.crm else None)
             self._points[key], self._files[pt] = pt, (data, info)

@@ -125,3 +125,38 @@ def test_campaign_leg_records_its_precision(tiny_run, tmp_path, without_fgrn_x2)
     res = run_cli("train", "campaign", "fgrn-x2", "--kodak", kodak, "--runs", runs, "--precision", "half")
     assert res.exit_code != 0 and "--precision must be auto, fp32 or bf16" in res.output
     assert len([line for line in res.output.splitlines() if line.strip()]) == 1, res.output
+
+
+def _without(private_registry, name: str):
+    """The private registry without ``name`` (a family with nothing shipped yet)."""
+    entries = [e for e in json.loads(private_registry.read_text()) if e["name"] != name]
+    private_registry.write_text(json.dumps(entries))
+    (registry.WEIGHTS_DIR / f"{name}.safetensors").unlink(missing_ok=True)  # the private copy's link, not the file
+    registry._parsed = None
+    registry.load_model.cache_clear()
+
+
+@pytest.mark.parametrize("model,arch,config,metric,note", [
+    ("irn-color", "irn_color", dict(blocks=1, crop=16), "psnr_rgb", "grayscale"),
+    ("bdflow-x8", "bdflow", dict(scale=8, nf=8, res_blocks=1, bits=2, crop=64), "psnr_y", "LPIPS"),
+])
+def test_new_families_adopt_and_ship_by_their_own_metric(tiny_run, tmp_path, private_registry, model, arch,
+                                                        config, metric, note):
+    """IRN_color ranks and ships by RGB PSNR (its luma is nearly exact by construction); BDFlow by Y-PSNR;
+    each first version's entry says what its training leaves out or how it is used."""
+    import importlib
+
+    _, data, kodak = tiny_run
+    _without(private_registry, model)
+    family = importlib.import_module(f"irc.train.{arch}")
+    src = tmp_path / "scratch"
+    family.train(family.CONFIG(**config, data=[str(data)], out=str(src), iters=2, batch=2, warmup=1, ema=0.9,
+                               threads=1, precision="fp32"))
+    assert campaign.metric(arch) == metric
+    runs = tmp_path / "runs"
+    campaign.adopt(model, src, runs)
+    cand, numbers = campaign.export_and_measure(model, runs, sorted(kodak.glob("*.png")))
+    assert set(numbers[f"validation_{metric}"]) == {"ema", "raw"}
+    campaign.ship(model, cand, numbers, runs)
+    spec = registry.get_spec(model)
+    assert spec.arch == arch and spec.version == 1 and note in spec.description and spec.codecs == ()

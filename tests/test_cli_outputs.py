@@ -195,9 +195,9 @@ def test_help_shows_defaults_and_quality_ranges():
     from irc.codecs import CODEC_NAMES, get_codec
 
     text = flat(run("encode", "--help").output)
-    assert ("Downscale factor: a model's own (2, 3, 4, 8: see `irc models`), any other from 1 to 8 such as 2.5 "
-            "or 6 (the HR is resampled around the next larger model's scale), or 1: the image itself with the codec "
-            "(no model). [default: (4, or the --model's; searched with rate control)]") in text
+    assert ("Downscale factor: a model's own (2, 3, 4, 8, 16 with BDFlow: see `irc models`), any other up to the "
+            "largest such as 2.5 or 6 (the HR is resampled around the next larger model's scale), or 1: the image "
+            "itself with the codec (no model). [default: (4, or the --model's; searched with rate control)]") in text
     assert "[default: (jpeg; auto with rate control)]" in text
     for name in CODEC_NAMES:
         c = get_codec(name)

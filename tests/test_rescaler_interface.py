@@ -19,7 +19,7 @@ from irc.models.rescaler import Rescaler
 from .conftest import run_cli
 
 FGRN_TINY = {"nf": 8, "down_blocks": 1, "up_blocks": 1, "flow_cells": 1}
-TINY_PARAMS = {"irn": {"blocks_per_module": 1}, "fgrn": FGRN_TINY}  # per family, for build(scale)
+TINY_PARAMS = {"irn": {"blocks_per_module": 1}, "fgrn": FGRN_TINY, "irn_color": {"blocks": 1}}  # per family, for build(scale)
 CRM_NAME = "tiny-crm-tiny-x2-jpeg"  # conftest's make_tiny_crm(..., base="tiny-x2", ...)
 
 
@@ -193,14 +193,18 @@ def _rescaler_families() -> list[str]:
 
 @pytest.mark.parametrize("arch", _rescaler_families())
 def test_every_family_builds_a_rescaler(arch):
+    """Every shipped family at a scale it has (2, or 1 for a colour model), through the interface:
+    ``lr_channels`` image channels, then ``side_channels`` (irc/models/rescaler.py)."""
     torch.manual_seed(0)
-    net = registry.family(arch).build(2, **TINY_PARAMS.get(arch, {}))
-    assert isinstance(net, Rescaler) and net.scale == 2
+    family = registry.family(arch)
+    scale = 1 if getattr(family, "LR_CHANNELS", 3) == 1 else 2
+    net = family.build(scale, **TINY_PARAMS.get(arch, {}))
+    assert isinstance(net, Rescaler) and net.scale == scale
     x = torch.rand(2, 3, 16, 24)
     with torch.no_grad():
         y = net.encode_lr(x)
         lr = net.downscale(x)
-        assert y.shape == lr.shape == (2, 3, 8, 12)
+        assert y.shape == lr.shape == (2, net.lr_channels + net.side_channels, 16 // scale, 24 // scale)
         assert lr.min() >= 0 and lr.max() <= 1
         torch.testing.assert_close(lr * 255, (lr * 255).round(), atol=1e-4, rtol=0)
         hr = net.upscale(lr)

@@ -117,7 +117,7 @@ def test_version_and_old_readers(photo):
     """1.4 files: the version byte says so; a scale an old reader does not know is one it refuses
     (its scale check lists 1, 2, 4 and 8), so it can never misread a resampled file."""
     data = api.encode(photo, scale=2.5, codec="png")
-    assert data[8:10] == bytes(container.VERSION) == b"\x01\x04"
+    assert data[8:10] == bytes(container.VERSION) and container.VERSION >= (1, 4)
     assert head_of(data)["scale"] not in (1, 2, 4, 8)
 
 

@@ -113,9 +113,17 @@ class _Pass(torch.nn.Module):
         return self.net(x, quality)
 
 
-def _example(pass_: str, scale: int) -> tuple:
+def _channels(net, pass_: str) -> int:
+    """Input channels of a pass: 3, except the upscale's: the stored image (IRN_color: 1) and its
+    side channels (BDFlow: + 1, the boundary map)."""
+    if pass_ != "upscale":
+        return 3
+    return getattr(net, "lr_channels", 3) + getattr(net, "side_channels", 0)
+
+
+def _example(pass_: str, scale: int, channels: int = 3) -> tuple:
     side = 16 * (scale if pass_ == "encode_lr" else 1)
-    x = torch.rand(1, 3, side, side)
+    x = torch.rand(1, channels, side, side)
     return (x, torch.tensor([50.0])) if pass_ == "restore" else (x,)
 
 
@@ -135,7 +143,7 @@ def convert(spec, net, pass_: str):
         with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on Python values it records as constants
             torch.set_num_threads(1)  # a 16-pixel example: threads only add contention
-            module, example = _Pass(net, pass_).eval(), _example(pass_, spec.scale)
+            module, example = _Pass(net, pass_).eval(), _example(pass_, spec.scale, _channels(net, pass_))
             try:
                 decoder = TorchScriptPythonDecoder(module, example_input=example, trace_kwargs={"check_trace": False})
             except TypeError:  # an OpenVINO without trace_kwargs: trace with its check
@@ -144,7 +152,7 @@ def convert(spec, net, pass_: str):
             model = frontend.convert(frontend.load(decoder))  # `decoder` must outlive this call
     finally:
         torch.set_num_threads(threads)
-    shapes = {0: openvino.PartialShape([1, 3, -1, -1])}
+    shapes = {0: openvino.PartialShape([1, _channels(net, pass_), -1, -1])}
     if pass_ == "restore":
         shapes[1] = openvino.PartialShape([1])
     model.reshape(shapes)

@@ -53,6 +53,8 @@ class Plan:
     crop: int = 0  # centre crop side (0: whole images); --quick uses one
     # more IRN models for the R-D curves (e.g. a noise-robust baseline), each with its CRM if one exists
     extra_models: list[str] = field(default_factory=list)
+    # colour models (IRN_color): a storage row per lossless codec of their grayscale image, at scale 1
+    color_models: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -222,16 +224,18 @@ class Bench:
 
         def compute() -> Point:
             from irc import api
-            from irc.models.registry import get_spec
+            from irc.models.registry import get_spec, load
             from irc.resample import bicubic_up
 
             lr, t_down = self._irn_lr(i, model, scale) if model else self._bicubic_lr(i, scale)
             c = self._codec(codec)
             settings = c.settings(quality, quality is None)
+            loaded = load(model, self.device) if model else None
             t0 = time.perf_counter()
-            data = c.encode(lr, settings)
+            data, side = api.code_lr(c, settings, lr, loaded)  # side: BDFlow's boundary map (bits, PNG)
             t1 = time.perf_counter()
-            dec = c.decode(data)
+            size = (lr.shape[1], lr.shape[0])
+            dec = api.decode_lr(c, data, size, loaded.spec.lr_channels if loaded else 3, side)
             t2 = time.perf_counter()
             h, w = self.images[i].shape[:2]
 
@@ -252,7 +256,8 @@ class Bench:
                 out, t_up = self._up_lossless[memo]
             else:
                 out, t_up = up()
-            return self._point(i, pipeline, scale, codec, quality, len(data), out, t_down + t1 - t0, t2 - t1 + t_up)
+            stored = len(data) + (len(side[1]) if side else 0)
+            return self._point(i, pipeline, scale, codec, quality, stored, out, t_down + t1 - t0, t2 - t1 + t_up)
 
         key = f"{self.ids[i]}|{pipeline}|{quality}|{c_version(codec)}|{self._model_key(model, crm)}"
         return self._cached(key, compute)
@@ -276,6 +281,10 @@ class Bench:
                 for m in (None, *dict.fromkeys(models)):
                     self._run(rescaled_label(s, codec, m, None),
                               [lambda i=i, c=codec, m=m: self.rescaled(i, s, c, None, m, None) for i in n])
+        for m in plan.color_models:  # a grayscale image at full size, the colours restored by the model
+            for codec in LOSSLESS_CODECS:
+                self._run(rescaled_label(1, codec, m, None),
+                          [lambda i=i, c=codec, m=m: self.rescaled(i, 1, c, None, m, None) for i in n])
         self._match_jpeg()
         # rate-distortion
         for codec in plan.rd_codecs:
@@ -319,7 +328,7 @@ class Bench:
         """For each lossy storage row: bisection on JPEG quality for the row's mean RGB PSNR."""
         rows: dict[str, list[Point]] = {}
         for p in self.results.points:
-            if p.scale > 1 and p.quality is None:
+            if p.quality is None and math.isfinite(p.psnr_rgb):  # lossless LR, not an exact (codec-alone) decode
                 rows.setdefault(p.pipeline, []).append(p)
         targets = {name: float(np.mean([p.psnr_rgb for p in pts])) for name, pts in rows.items()}
         tick = self.progress("JPEG at matched PSNR", len(targets)) if self.progress and targets else None
@@ -349,6 +358,8 @@ def rescaled_label(scale: int | float, codec: str, model: str | None, crm: str |
 
     if model is None:
         rescaler = f"Bicubic x{scale:g}"
+    elif get_spec(model).lr_channels == 1:  # a colour model: the codec stores its grayscale image
+        rescaler = f"{display_name(get_spec(model).arch)} gray"
     elif get_spec(model).scale != scale:
         rescaler = f"{display_name(get_spec(model).arch)} x{scale:g} ({model}, resampled)"
     else:

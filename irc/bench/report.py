@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -40,9 +41,10 @@ def storage_rows(res: Results) -> list[dict]:
     rows = []
     for name, pts in _by_pipeline([p for p in res.points if p.quality is None]).items():
         total = sum(p.bytes for p in pts)
+        exact = all(math.isinf(p.psnr_rgb) for p in pts)  # the codec alone, lossless
         row = {"pipeline": name, "scale": pts[0].scale, "total_mb": total / 1e6,
-               "psnr_rgb": float(np.mean([p.psnr_rgb for p in pts])) if pts[0].scale > 1 else None,
-               "psnr_y": float(np.mean([p.psnr_y for p in pts])) if pts[0].scale > 1 else None,
+               "psnr_rgb": None if exact else float(np.mean([p.psnr_rgb for p in pts])),
+               "psnr_y": None if exact else float(np.mean([p.psnr_y for p in pts])),
                "bpp": total * 8 / res.pixels, "paper_div2k": PAPER_DIV2K.get(name, "")}
         m = res.matched.get(name)
         if m:

@@ -7,6 +7,8 @@
     campaign.py  train campaign (continue, measure, ship a new weight version)
     irn_plus.py  train irn-plus (the IRN paper's GAN stage from a registered IRN)
     hcflow.py    train hcflow (HCFlow rescaling; train_options.py: the trainers' shared flags)
+    irn_color.py train color (IRN_color: colour <-> grayscale carrier)
+    bdflow.py    train bdflow (BDFlow extreme rescaling)
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Optional
 
 import typer
 
-# campaign, hcflow and irn_plus add `train campaign|hcflow|irn-plus` to training's train_app
-from irc.cli import bench, campaign, coding, hcflow, irn_plus, tools, training  # noqa: F401
+# campaign, hcflow, irn_color and irn_plus add `train campaign|hcflow|color|irn-plus` to training's train_app
+from irc.cli import bdflow, bench, campaign, coding, hcflow, irn_color, irn_plus, tools, training  # noqa: F401
 from irc.cli.common import err, fail, out, tile_progress, user_errors  # noqa: F401  (used by callers of irc.cli)
 
 app = typer.Typer(

@@ -25,7 +25,8 @@ def bench(
     full: bool = typer.Option(False, "--full", help="8 qualities per rescaled curve and the IRN-without-CRM ablation (slow)."),
     quick: bool = typer.Option(False, "--quick", help="3 images, 256 px centre crops, 2 qualities: a smoke test (< 2 min)."),
     models: str = typer.Option("auto", "--models", help="More rescalers beside each scale's default, comma-separated "
-                               "(storage rows and R-D curves); auto: one of every other shipped family; none."),
+                               "(storage rows and R-D curves; a colour model: storage rows of its grayscale image); "
+                               "auto: one of every other shipped family and every colour model; none."),
     limit: int = typer.Option(0, "--limit", help="First N images only."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
 ):
@@ -52,7 +53,8 @@ def bench(
             raise IrcError(f"--scales takes comma-separated numbers, got {text!r}") from None
 
     with user_errors():
-        shipped = sorted({m.scale for m in all_models().values() if m.role == "rescaler" and m.weights_path.exists()})
+        shipped = sorted({m.scale for m in all_models().values() if m.role == "rescaler" and m.scale >= 2
+                          and m.weights_path.exists()})
         storage = numbers(scales) or shipped + [FRACTIONAL]
         rd = ints(rd_scales, "--rd-scales")
         for s in [s for s in storage if isinstance(s, int)] + rd:
@@ -71,11 +73,16 @@ def bench(
         for m in extra:
             if get_spec(m).role != "rescaler":
                 raise IrcError(f"--models: {m} is not a rescaler")
+        color = [m for m in extra if get_spec(m).lr_channels == 1]  # storage rows of their grayscale image
+        if models == "auto":
+            color = [m.key for m in all_models().values() if m.role == "rescaler" and m.lr_channels == 1
+                     and m.weights_path.exists()]
+        extra = [m for m in extra if m not in color]
         plan = engine.Plan(
             storage_scales=storage, rd_scales=rd, rd_codecs=rd_codecs,
             codec_qualities={c: (engine.CODEC_QUALITIES[c][::2] if quick else engine.CODEC_QUALITIES[c]) for c in rd_codecs},
             rescaled_qualities={c: custom or table[c] for c in rd_codecs},
-            ablations=full, crop=256 if quick else 0, extra_models=extra,
+            ablations=full, crop=256 if quick else 0, extra_models=extra, color_models=color,
         )
         ds = datasets.resolve(dataset, data)
         if quick:

@@ -14,7 +14,7 @@ from irc.errors import IrcError
 
 @train_app.command("campaign")
 def train_campaign(
-    model: str = typer.Argument(..., help="The shipped model to improve: irn-x2, irn-x4, irn-e-x4, irn-x8, irn-ld-x3, fgrn-x2, fgrn-x4 or hcflow-x4."),
+    model: str = typer.Argument(..., help="The shipped model to improve: irn-x2, irn-x4, irn-e-x4, irn-x8, irn-ld-x3, fgrn-x2, fgrn-x4, hcflow-x4, irn-color, bdflow-x8 or bdflow-x16."),
     data: list[Path] = typer.Option([], "--data", help="Training image folder (repeatable); never the benchmark set."),
     kodak: Optional[Path] = typer.Option(None, "--kodak", help="Folder measured at the end (all of it), e.g. ../shared/data/kodak; "
                                          "its first 4 images also validate during training."),
@@ -24,7 +24,7 @@ def train_campaign(
     device: str = typer.Option("cpu", "--device"),
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32, bf16 (autocast, fp32 master weights) or auto; "
                                             "default: the recipe's, auto (bf16 on CUDA and on CPUs with native bf16)."),
-    min_gain: float = typer.Option(0.2, "--min-gain", help="Ship only when Kodak Y-PSNR rises by at least this (dB)."),
+    min_gain: float = typer.Option(0.2, "--min-gain", help="Ship only when Kodak Y-PSNR (RGB PSNR for a colour model) rises by at least this (dB)."),
     train: bool = typer.Option(True, "--train/--no-train", help="--no-train: only export, measure and (maybe) ship."),
     ship: bool = typer.Option(True, "--ship/--no-ship", help="--no-ship: measure and report, install nothing."),
     adopt: Optional[Path] = typer.Option(None, "--adopt", help="Start MODEL's campaign run from this training run "
@@ -74,18 +74,19 @@ def train_campaign(
         out.print(f"choosing EMA or raw weights on {min(4, len(files))} images, then measuring on all "
                   f"{len(files)} images of {kodak} ...", highlight=False)
         cand, numbers = campaign.export_and_measure(model, runs, files, device)
-        old = before.kodak.get("psnr_y") if before else None
+        key = campaign.metric(campaign.family_of(model, runs)[0])  # psnr_y, or psnr_rgb for a colour model
+        old = before.kodak.get(key) if before else None
         if before:
             out.print(f"{model} v{before.version} (shipped): Y-PSNR {old} dB, RGB {before.kodak.get('psnr_rgb')} dB "
                       f"on {before.kodak.get('images')} images", highlight=False)
         else:
             out.print(f"{model}: nothing shipped yet", highlight=False)
-        out.print(f"validation Y-PSNR {numbers['validation_psnr_y']}: exporting the {numbers['weights']} weights",
+        out.print(f"validation {_METRIC[key]} {numbers[f'validation_{key}']}: exporting the {numbers['weights']} weights",
                   highlight=False)
         out.print(f"campaign weights: Y-PSNR {numbers['psnr_y']} dB, RGB {numbers['psnr_rgb']} dB on "
                   f"{numbers['images']} images ({campaign.cpu_hours(runs / model):.2f} CPU-hours so far)",
                   highlight=False)
-        gain = numbers["psnr_y"] - old if old is not None else float("inf")
+        gain = numbers[key] - old if old is not None else float("inf")
         if before and len(files) != before.kodak.get("images"):
             out.print("not shipped: measured on another number of images than the shipped numbers", highlight=False)
         elif gain < min_gain:
@@ -98,3 +99,6 @@ def train_campaign(
             kept = f"; v{before.version} stays installed as {model}@{before.version}" if before else " (its first version)"
             out.print(f"shipped {model} v{after.version}" + (f" ({gain:+.3f} dB)" if before else "")
                       + f": {after.weights_path.name}{kept}", highlight=False)
+
+
+_METRIC = {"psnr_y": "Y-PSNR", "psnr_rgb": "RGB PSNR"}

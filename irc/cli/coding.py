@@ -55,7 +55,9 @@ def _describe_encode(r: dict) -> str:
     if "rate_control" in r:
         return _describe_search(r, q, model)
     return (f"{r['input']} {r['width']}x{r['height']} -> {r['output']}: {r['bytes_out']:,} bytes, {r['bpp']:.3f} bpp "
-            f"(LR payload {r['payload_bytes']:,} B, {r['payload_bpp']:.3f} bpp), LR {r['lr_width']}x{r['lr_height']} "
+            f"(LR payload {r['payload_bytes']:,} B, {r['payload_bpp']:.3f} bpp"
+            + (f"; boundary map {r['boundary_bytes']:,} B" if r.get("boundary_bytes") else "") + "), "
+            f"LR {r['lr_width']}x{r['lr_height']}{' grayscale' if r.get('lr_mode') == 'L' else ''} "
             f"{r['codec']} {q}, {model}")
 
 
@@ -86,7 +88,7 @@ OUTPUT_HELP = ("Output file for one input; a folder for several (made if missing
 def encode(
     inputs: list[Path] = typer.Argument(..., metavar="INPUT", help="Images to encode (PNG, JPEG, TIFF, WebP, ...); several at once, e.g. *.png."),
     output: Optional[str] = typer.Option(None, "-o", "--output", metavar="PATH", help=OUTPUT_HELP.format(what="INPUT with suffix .irc")),
-    scale: Optional[float] = typer.Option(None, "-s", "--scale", help="Downscale factor: a model's own (2, 3, 4, 8: see `irc models`), any other from 1 to 8 such as 2.5 or 6 (the HR is resampled around the next larger model's scale), or 1: the image itself with the codec (no model).",
+    scale: Optional[float] = typer.Option(None, "-s", "--scale", help="Downscale factor: a model's own (2, 3, 4, 8, 16 with BDFlow: see `irc models`), any other up to the largest such as 2.5 or 6 (the HR is resampled around the next larger model's scale), or 1: the image itself with the codec (no model).",
                                         show_default="4, or the --model's; searched with rate control"),
     codec: Optional[str] = typer.Option(None, "--codec", "-c", help="LR codec: png, jxl, jpeg, webp, avif. With rate control also a comma list (avif,webp) or auto (avif, webp, jpeg, jxl).",
                                         show_default="jpeg; auto with rate control"),
@@ -105,6 +107,7 @@ def encode(
     max_bpp: Optional[float] = typer.Option(None, "--max-bpp", metavar="B", help="As --max-bytes, in bits per original pixel (whole file x 8 / pixels).", rich_help_panel="Rate control"),
     backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP, rich_help_panel="Inference"),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP, rich_help_panel="Inference"),
+    gray: bool = typer.Option(False, "--gray", help="Store a full-size grayscale image; the colour model (IRN_color) restores the colours on decode. Scale 1 (-s 1 or no -s); any codec."),
 ):
     """Encode images to .irc.
 
@@ -116,10 +119,11 @@ def encode(
     """
     with user_errors():
         rc = target_psnr is not None or max_bytes is not None or max_bpp is not None
-        if scale is None and model is None and not rc:
+        if scale is None and model is None and not rc and not gray:
             scale = 4
         job = work.EncodeJob(scale, codec or ("auto" if rc else "jpeg"), quality, lossless or None, model, device, crm,
-                             tile, viewable, target_psnr, max_bytes, max_bpp, backend=backend, precision=precision)
+                             tile, viewable, target_psnr, max_bytes, max_bpp, backend=backend, precision=precision,
+                             gray=gray)
         codecs = work.check_encode(job)
         _check_jobs(jobs)
         good, bad = _inputs(inputs, "*.png")

@@ -8,10 +8,7 @@ from typing import Optional
 import typer
 
 from irc.cli import train_options as opt
-from irc.cli.common import out, user_errors
-from irc.cli.training import (
-    _check_crop, _check_new_run, _resumed_config, _shared_fields, _show_record, train_app,
-)
+from irc.cli.training import _check_crop, _check_new_run, _shared_fields, run_family_trainer, train_app
 from irc.errors import IrcError
 
 
@@ -35,25 +32,22 @@ def train_hcflow(
     """Train HCFlow for rescaling (paper Eq. 9). Example: irc train hcflow --data ../shared/data/train --val-dir ../shared/data/kodak"""
     from irc.train.hcflow import HCFlowTrainConfig, train_hcflow as run
 
-    with user_errors():
-        if shared["resume"]:
-            cfg = _resumed_config(HCFlowTrainConfig, out_dir, shared["time_budget"], shared["device"], shared["threads"])
-        else:
-            _check_new_run(scale, shared["data"], out_dir)
-            _check_crop(shared["crop"], scale)
-            if z_mode not in ("zero", "sample"):
-                raise IrcError("--z must be zero or sample")
-            sizes = {"--flow-steps": flow_steps, "--cond-steps": cond_steps, "--hidden": hidden, "--nf": nf,
-                     "--gc": gc, "--rrdb": rrdb}
-            for name, value in sizes.items():
-                if value is not None and value < 1:
-                    raise IrcError(f"{name} must be at least 1, got {value}")
-            if lambda_lr < 0 or lambda_latent < 0:
-                raise IrcError("--lambda-lr and --lambda-latent must be >= 0")
-            cfg = HCFlowTrainConfig(
-                scale=scale, flow_steps=flow_steps, cond_steps=cond_steps, hidden=hidden, nf=nf, gc=gc, rrdb=rrdb,
-                lambda_lr=lambda_lr, lambda_latent=lambda_latent, z_mode=z_mode,
-                **_shared_fields(out_dir, lr, shared),
-            )
-        ckpt = run(cfg, resume=shared["resume"], progress=_show_record)
-        out.print(f"checkpoint: {ckpt}")
+    def new_config():
+        _check_new_run(scale, shared["data"], out_dir)
+        _check_crop(shared["crop"], scale)
+        if z_mode not in ("zero", "sample"):
+            raise IrcError("--z must be zero or sample")
+        sizes = {"--flow-steps": flow_steps, "--cond-steps": cond_steps, "--hidden": hidden, "--nf": nf,
+                 "--gc": gc, "--rrdb": rrdb}
+        for name, value in sizes.items():
+            if value is not None and value < 1:
+                raise IrcError(f"{name} must be at least 1, got {value}")
+        if lambda_lr < 0 or lambda_latent < 0:
+            raise IrcError("--lambda-lr and --lambda-latent must be >= 0")
+        return HCFlowTrainConfig(
+            scale=scale, flow_steps=flow_steps, cond_steps=cond_steps, hidden=hidden, nf=nf, gc=gc, rrdb=rrdb,
+            lambda_lr=lambda_lr, lambda_latent=lambda_latent, z_mode=z_mode,
+            **_shared_fields(out_dir, lr, shared),
+        )
+
+    run_family_trainer(HCFlowTrainConfig, run, out_dir, shared, new_config)

@@ -31,7 +31,8 @@ def info(
         record = {**asdict(h), "file_bytes": size, "payload_bytes": len(f.payload),
                   "bpp": round(bpp(size, h.width, h.height), 4),  # every byte of the file
                   "payload_bpp": round(bpp(len(f.payload), h.width, h.height), 4),
-                  "icc_profile_bytes": len(f.icc_profile or b""), "alpha_bytes": len(f.alpha or b"")}
+                  "icc_profile_bytes": len(f.icc_profile or b""), "alpha_bytes": len(f.alpha or b""),
+                  "boundary_bytes": len(f.boundary or b"")}  # BDFlow's boundary map (BNDY chunk)
         if as_json:
             typer.echo(json.dumps(record, indent=2))
             return
@@ -47,6 +48,9 @@ def _shown(key: str, value, scale: int) -> str:
     """A header value for the table: scale 1's missing model and the rate-control record in words."""
     if key == "model" and value is None and scale == 1:
         return "none (scale 1: the stored image is the image)"
+    if key == "lr_mode":
+        return ("L: a grayscale image; the model restores the colours" if value == "L"
+                else "RGB (colour)" if value in (None, "RGB") else str(value))
     if key == "rate_control" and value:
         parts = [f"target {value['target_psnr']:g} dB" if value.get("target_psnr") is not None else "",
                  f"max {value['max_bytes']:,} bytes" if value.get("max_bytes") is not None else "",
@@ -83,6 +87,8 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print the registr
             y = f"{k['psnr_y']:.2f}" if "psnr_y" in k else "-"
             rgb = f"{k['psnr_rgb']:.2f}" if "psnr_rgb" in k else "-"
             use = "any codec" if "*" in s.codecs else "/".join(s.codecs) or "--model"
+            if s.lr_channels == 1:
+                use = "--gray (colour from a grayscale image)"
         minutes = f", {t['wall_minutes']:.0f} min" if "wall_minutes" in t else ""
         hours = f", {t['cpu_hours_total']:.1f} CPU-h" if "cpu_hours_total" in t else minutes
         table.add_row(s.name if s.version == 1 else f"{s.name} v{s.version}", f"{t.get('params', 0) / 1e6:.2f}M",

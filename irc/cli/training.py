@@ -195,6 +195,19 @@ def _init_source(init_from: Optional[Path]) -> Optional[str]:
     return str(spec.weights_path)
 
 
+def run_family_trainer(config_cls, run, out_dir: Path, shared: dict, new_config) -> None:
+    """What every `irc train FAMILY` does around its own options: resume the run in ``out_dir``
+    exactly (``--resume``), or take ``new_config()`` (which checks the family's options and
+    builds its config), then train with ``run`` and print the checkpoint; errors are one line."""
+    with user_errors():
+        if shared["resume"]:
+            cfg = _resumed_config(config_cls, out_dir, shared["time_budget"], shared["device"], shared["threads"])
+        else:
+            cfg = new_config()
+        ckpt = run(cfg, resume=shared["resume"], progress=_show_record)
+        out.print(f"checkpoint: {ckpt}")
+
+
 def _resumed_config(cls, out_dir: Path, time_budget, device: str, threads: int):
     """A run's saved config.json, with this invocation's budget, device and threads."""
     from dataclasses import fields

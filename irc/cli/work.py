@@ -32,6 +32,7 @@ class EncodeJob:
     max_bpp: float | None = None
     backend: str = "auto"  # inference backend and precision (irc.backends)
     precision: str = "auto"
+    gray: bool = False  # a grayscale carrier from a colour model (IRN_color)
 
     @property
     def rate_controlled(self) -> bool:
@@ -56,10 +57,13 @@ def check_encode(job: EncodeJob) -> tuple[str, ...]:
     check_backend(job)
 
     if job.rate_controlled:
+        if job.gray:
+            raise IrcError("--gray does not combine with --target-psnr, --max-bytes or --max-bpp: the search "
+                           "covers colour payloads; pick the codec and quality of the grayscale image with --codec/-q")
         return tuple(c.name for c in search_plan(job).codecs)
     if job.codec == "auto" or "," in job.codec:
         raise IrcError("--codec auto or a list of codecs needs --target-psnr, --max-bytes or --max-bpp")
-    plan = api.plan_encode(job.scale, job.codec, job.quality, job.lossless, job.model, job.crm)
+    plan = api.plan_encode(job.scale, job.codec, job.quality, job.lossless, job.model, job.crm, job.gray)
     if job.viewable and plan.codec.name not in ("png", "jpeg"):
         raise IrcError(f"--viewable needs --codec png or jpeg (a file viewers show as PNG/JPEG), not {plan.codec.name}")
     api._check_tiling(job.tile, api.DEFAULT_OVERLAP)
@@ -121,7 +125,7 @@ def encode_file(src: Path, dest: Path, force: bool, job: EncodeJob, progress=Non
     else:
         data, info = api.encode_image(src, job.scale, job.codec, job.quality, job.lossless, job.model, job.device,
                                       tile=job.tile, progress=progress, crm=job.crm, layout=layout,
-                                      backend=job.backend, precision=job.precision)
+                                      backend=job.backend, precision=job.precision, gray=job.gray)
     write(dest, data, force)
     h = info.header
     pixels = h.width * h.height
@@ -131,8 +135,9 @@ def encode_file(src: Path, dest: Path, force: bool, job: EncodeJob, progress=Non
         "resample": h.resample, "model": h.model, "crm": h.crm,
         "codec": h.codec, "quality": h.quality, "lossless": h.quality is None,
         "lr_width": h.lr_width, "lr_height": h.lr_height, "payload_bytes": info.payload_bytes,
+        "boundary_bytes": info.boundary_bytes,
         "bpp": round(len(data) * 8 / pixels, 4), "payload_bpp": round(info.payload_bytes * 8 / pixels, 4),
-        "layout": layout, "notes": list(info.notes), "precision": h.precision,
+        "layout": layout, "notes": list(info.notes), "precision": h.precision, "lr_mode": h.lr_mode or "RGB",
         **({"rate_control": searched.summary()} if searched else {}),  # psnr_rgb null: exact
         "seconds": round(time.perf_counter() - t0, 3),
     }

@@ -1,6 +1,7 @@
 """LR bitstream codecs behind one small interface, chosen by name.
 
-A codec turns an (H, W, 3) uint8 array into bytes and back. Each codec module
+A codec turns an (H, W, 3) uint8 array, or an (H, W) / (H, W, 1) grayscale one (the
+gray carrier of IRN_color), into bytes and back. Each codec module
 imports its library only when used, so a missing optional library gives a
 clear message instead of an import failure at start-up.
 """
@@ -51,23 +52,33 @@ class Codec:
         return CodecSettings(int(quality), False)
 
     def encode(self, arr: np.ndarray, settings: CodecSettings) -> bytes:
+        """(H, W, 3) uint8 -> bytes; (H, W) or (H, W, 1) is coded as a grayscale image."""
         arr = np.ascontiguousarray(arr, dtype=np.uint8)
-        if arr.ndim != 3 or arr.shape[2] != 3:
-            raise ValueError(f"codec input must be (H, W, 3) uint8, got {arr.shape}")
-        return self._encode(arr, settings)
+        if arr.ndim == 3 and arr.shape[2] == 1:
+            arr = arr[..., 0]
+        if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
+            raise ValueError(f"codec input must be (H, W, 3) or (H, W) uint8, got {arr.shape}")
+        return self._encode(np.ascontiguousarray(arr), settings)
 
-    def decode(self, data: bytes, size: tuple[int, int] | None = None) -> np.ndarray:
-        """Bytes -> (H, W, 3) uint8. With ``size`` (width, height), codecs that can read
-        the size before the pixels refuse another size without decoding (untrusted input)."""
+    def decode(self, data: bytes, size: tuple[int, int] | None = None, channels: int = 3) -> np.ndarray:
+        """Bytes -> (H, W, 3) uint8, or (H, W, 1) with ``channels=1`` (a grayscale payload; one
+        that a codec stores as RGB gives its luma). With ``size`` (width, height), codecs that can read the size
+        before the pixels refuse another size without decoding (untrusted input)."""
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {channels}")
         try:
             arr = self._decode(data) if size is None else self._decode(data, size)
         except IrcError:
             raise
         except Exception as exc:  # library-specific decode errors
             raise IrcError(f"the {self.name} payload cannot be decoded: {exc}") from None
-        if arr.ndim == 2:
+        if channels == 1:
+            if arr.ndim == 3 and arr.shape[2] >= 3:  # a gray image coded as RGB (WebP, AVIF): its BT.601 luma
+                arr = np.rint(arr[..., :3] @ np.array([0.299, 0.587, 0.114])).clip(0, 255)
+            arr = arr.reshape(arr.shape[0], arr.shape[1], -1)[..., :1]
+        elif arr.ndim == 2:
             arr = np.stack([arr] * 3, axis=-1)
-        return np.ascontiguousarray(arr[..., :3], dtype=np.uint8)
+        return np.ascontiguousarray(arr[..., :channels], dtype=np.uint8)
 
     def version(self) -> str:
         raise NotImplementedError

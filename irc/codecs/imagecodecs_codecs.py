@@ -52,4 +52,8 @@ class AVIF(_ImagecodecsCodec):
     def _encode(self, arr: np.ndarray, settings: CodecSettings) -> bytes:
         ic = self._ic()
         level = 100 if settings.lossless else settings.quality
+        if arr.ndim == 2 and not settings.lossless:
+            # imagecodecs 2026.3 codes a monochrome AVIF losslessly whatever the level (a 64x64 gray
+            # image: 2708 bytes at every level); as RGB with R = G = B the level applies (491 at 50)
+            arr = np.repeat(arr[..., None], 3, axis=2)
         return bytes(ic.avif_encode(arr, level=level, speed=6))

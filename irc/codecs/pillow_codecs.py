@@ -28,7 +28,7 @@ class _PillowCodec(Codec):
         self._image_module()
 
     def _encode(self, arr: np.ndarray, settings: CodecSettings) -> bytes:
-        image = self._image_module().fromarray(arr, "RGB")
+        image = self._image_module().fromarray(arr, "RGB" if arr.ndim == 3 else "L")
         buf = io.BytesIO()
         image.save(buf, format=self.pil_format, **self._save_args(settings))
         return buf.getvalue()
@@ -39,7 +39,7 @@ class _PillowCodec(Codec):
                 raise IrcError(f"payload is {im.format}, expected {self.pil_format}")
             if size is not None and im.size != tuple(size):
                 raise IrcError(f"payload is {im.width}x{im.height}, header says {size[0]}x{size[1]}")
-            return np.asarray(im.convert("RGB"))
+            return np.asarray(im.convert("L" if im.mode in ("L", "I;16", "I", "1") else "RGB"))
 
     def version(self) -> str:
         import PIL

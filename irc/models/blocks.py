@@ -1,10 +1,23 @@
-"""Building blocks shared by several model families (so no family imports another): IRN's dense block, the Haar transform, ESRGAN's RDB/RRDB."""
+"""Building blocks shared by several model families (so no family imports another): IRN's dense block and
+coupling layer (InvBlock), the Haar transform, ESRGAN's RDB/RRDB."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+
+def init_subnet(hidden, out: nn.Conv2d) -> None:
+    """The start every coupling subnet shares: hidden convolutions Xavier-normal scaled by 0.1 with
+    zero biases, the output convolution all zero (so the subnet gives 0 and its InvBlock is the
+    identity until it learns)."""
+    for conv in hidden:
+        nn.init.xavier_normal_(conv.weight)
+        conv.weight.data.mul_(0.1)
+        nn.init.zeros_(conv.bias)
+    nn.init.zeros_(out.weight)
+    nn.init.zeros_(out.bias)
 
 
 class DenseBlock(nn.Module):
@@ -19,18 +32,43 @@ class DenseBlock(nn.Module):
             nn.Conv2d(cin + i * growth, growth, 3, padding=1) for i in range(4)
         )
         self.out = nn.Conv2d(cin + 4 * growth, cout, 3, padding=1)
-        for conv in self.convs:
-            nn.init.xavier_normal_(conv.weight)
-            conv.weight.data.mul_(0.1)
-            nn.init.zeros_(conv.bias)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        init_subnet(self.convs, self.out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = [x]
         for conv in self.convs:
             feats.append(F.leaky_relu(conv(torch.cat(feats, 1)), 0.2))
         return self.out(torch.cat(feats, 1))
+
+
+class InvBlock(nn.Module):
+    """IRN's coupling layer: additive on the low branch (the first ``split`` channels), enhanced
+    affine on the high branch, with a bounded log-scale. ``subnet(cin, cout)`` builds phi, rho and
+    eta: IRN's :class:`DenseBlock` by default (IRN, IRN_color), residual subnets in BDFlow (Eq. 6)."""
+
+    def __init__(self, channels: int, split: int = 3, clamp: float = 1.0, subnet=DenseBlock):
+        super().__init__()
+        self.split = split
+        self.clamp = clamp
+        high = channels - split
+        self.phi = subnet(high, split)  # updates the low branch
+        self.eta = subnet(split, high)  # shift of the high branch
+        self.rho = subnet(split, high)  # log-scale of the high branch
+
+    def _log_scale(self, y1: torch.Tensor) -> torch.Tensor:
+        return self.clamp * (torch.sigmoid(self.rho(y1)) * 2 - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1, x2 = x[:, : self.split], x[:, self.split :]
+        y1 = x1 + self.phi(x2)
+        y2 = x2 * torch.exp(self._log_scale(y1)) + self.eta(y1)
+        return torch.cat([y1, y2], 1)
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        y1, y2 = y[:, : self.split], y[:, self.split :]
+        x2 = (y2 - self.eta(y1)) * torch.exp(-self._log_scale(y1))
+        x1 = y1 - self.phi(x2)
+        return torch.cat([x1, x2], 1)
 
 
 class Haar(nn.Module):

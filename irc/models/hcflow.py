@@ -44,7 +44,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from irc.models.blocks import RRDB, Haar
-from irc.models.rescaler import LR_CHANNELS, Rescaler
+from irc.models.rescaler import LR_CHANNELS, Rescaler, sample_latent
 
 __all__ = ["DEFAULTS", "NAME", "ActNorm", "Coupling", "HCFlow", "build"]
 
@@ -221,11 +221,8 @@ class HCFlow(Rescaler):
     def upscale(self, y: torch.Tensor, temperature: float = 0.0,
                 generator: torch.Generator | None = None) -> torch.Tensor:
         """LR -> HR with z = 0 (temperature 0, the conditional mode) or z ~ N(0, T^2)."""
-        zs = None
-        if temperature > 0:
-            zs = [torch.randn(shape, generator=generator, device="cpu").to(y) * temperature
-                  for shape in self.latent_shapes(y)]
-        return self.inverse(y, zs)
+        zs = [sample_latent(shape, y, temperature, generator) for shape in self.latent_shapes(y)]
+        return self.inverse(y, zs if temperature > 0 else None)
 
 
 def build(scale: int, **params) -> HCFlow:

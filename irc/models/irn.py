@@ -21,8 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from irc.models.blocks import DenseBlock, Haar
-from irc.models.rescaler import LR_CHANNELS, Rescaler, count_parameters, quantize
+from irc.models.blocks import DenseBlock, Haar, InvBlock
+from irc.models.rescaler import LR_CHANNELS, Rescaler, count_parameters, quantize, sample_latent
 
 __all__ = ["IRN", "LR_CHANNELS", "DenseBlock", "Haar", "InvBlock", "LearnedDownsampling", "build", "count_parameters",
            "quantize"]
@@ -114,34 +114,6 @@ class LearnedDownsampling(nn.Module):
         return self.log_s.sum()
 
 
-class InvBlock(nn.Module):
-    """Coupling layer: additive on the low branch, enhanced affine on the high branch."""
-
-    def __init__(self, channels: int, split: int = LR_CHANNELS, clamp: float = 1.0):
-        super().__init__()
-        self.split = split
-        self.clamp = clamp
-        high = channels - split
-        self.phi = DenseBlock(high, split)  # updates the low branch
-        self.eta = DenseBlock(split, high)  # shift of the high branch
-        self.rho = DenseBlock(split, high)  # log-scale of the high branch
-
-    def _log_scale(self, y1: torch.Tensor) -> torch.Tensor:
-        return self.clamp * (torch.sigmoid(self.rho(y1)) * 2 - 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x1, x2 = x[:, : self.split], x[:, self.split :]
-        y1 = x1 + self.phi(x2)
-        y2 = x2 * torch.exp(self._log_scale(y1)) + self.eta(y1)
-        return torch.cat([y1, y2], 1)
-
-    def inverse(self, y: torch.Tensor) -> torch.Tensor:
-        y1, y2 = y[:, : self.split], y[:, self.split :]
-        x2 = (y2 - self.eta(y1)) * torch.exp(-self._log_scale(y1))
-        x1 = y1 - self.phi(x2)
-        return torch.cat([x1, x2], 1)
-
-
 class IRN(Rescaler):
     """IRN. ``forward`` gives (y, z); ``inverse`` gives x.
 
@@ -225,11 +197,8 @@ class IRN(Rescaler):
     def upscale(self, y: torch.Tensor, temperature: float = 0.0,
                 generator: torch.Generator | None = None) -> torch.Tensor:
         """LR -> HR with z = 0, or z ~ N(0, T^2) when ``temperature`` > 0."""
-        z = None
-        if temperature > 0:
-            shape = (y.shape[0], self.out_channels - self.in_channels, *y.shape[2:])
-            z = torch.randn(shape, generator=generator, device="cpu").to(y) * temperature
-        return self.inverse(y, z)
+        shape = (y.shape[0], self.out_channels - self.in_channels, *y.shape[2:])
+        return self.inverse(y, sample_latent(shape, y, temperature, generator))
 
 
 def build(scale: int, **params) -> IRN:

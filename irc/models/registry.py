@@ -49,6 +49,14 @@ class ModelSpec:
         return "restore" if self.arch in RESTORE_ARCHS else "rescaler"
 
     @property
+    def lr_channels(self) -> int:
+        """Channels of the image a rescaler stores: its family's ``LR_CHANNELS`` (1: IRN_color's
+        grayscale carrier), else 3."""
+        if self.role != "rescaler":
+            return 3
+        return getattr(family(self.arch), "LR_CHANNELS", 3)
+
+    @property
     def weights_path(self) -> Path:
         p = Path(self.weights)
         return p if p.is_absolute() else WEIGHTS_DIR / p
@@ -181,7 +189,8 @@ def default_model(scale: int, codec: str) -> ModelSpec:
     override every shipped model of their scale. ``codec="*"`` asks for the general one.
     """
     for source in _sources():
-        candidates = [m for m in source if m.role == "rescaler" and m.scale == scale and m.weights_path.exists()]
+        candidates = [m for m in source if m.role == "rescaler" and m.scale == scale and m.scale >= 2
+                      and m.weights_path.exists()]
         for wanted in (codec, "*"):
             for m in candidates:
                 if wanted in m.codecs:
@@ -193,8 +202,19 @@ def default_model(scale: int, codec: str) -> ModelSpec:
 
 
 def rescaler_scales() -> list[int]:
-    """The scales that have an installed rescaler (what `irc encode -s` can use without resampling)."""
-    return sorted({m.scale for m in _search_order() if m.role == "rescaler" and m.weights_path.exists()})
+    """The scales that have an installed rescaler (what `irc encode -s` can use without resampling;
+    scale 1 is the image itself, whatever colour models are installed)."""
+    return sorted({m.scale for m in _search_order() if m.role == "rescaler" and m.scale >= 2
+                   and m.weights_path.exists()})
+
+
+def default_color_model() -> ModelSpec:
+    """The colour model `irc encode --gray` uses: the first installed rescaler that stores a
+    grayscale image (run-time registrations first)."""
+    for m in _search_order():
+        if m.role == "rescaler" and m.scale == 1 and m.weights_path.exists() and m.lr_channels == 1:
+            return m
+    raise IrcError("no colour model (IRN_color) is installed for --gray; `irc models` lists the installed ones")
 
 
 def default_crm(base: str, codec: str, scale: int | None = None) -> ModelSpec | None:

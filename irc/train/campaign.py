@@ -45,6 +45,11 @@ RECIPES: dict[str, dict] = {
                     crop_stages=[[0, 64, 12], [3000, 96, 5], [6000, 128, 3], [10000, 144, 2]]),
     "hcflow-x4": dict(arch="hcflow", scale=4, lr=2.5e-4,
                       crop_stages=[[0, 64, 16], [3000, 96, 7], [6000, 128, 4], [10000, 144, 3]]),
+    # BDFlow: two InvBlocks per level, so a x8 step at 128^2 x 8 costs about what IRN x8's does at 64^2 x 12
+    "bdflow-x8": dict(arch="bdflow", scale=8, crop_stages=[[0, 128, 8], [4000, 192, 4]]),
+    "bdflow-x16": dict(arch="bdflow", scale=16, crop_stages=[[0, 128, 8], [4000, 256, 2]]),
+    # scale 1: every pixel runs the network, so a 48x48 crop costs what a 96x96 one does at x2
+    "irn-color": dict(arch="irn_color", scale=1, crop_stages=[[0, 48, 8], [4000, 64, 6], [8000, 96, 3]]),
 }
 
 
@@ -59,6 +64,14 @@ def trainer(model: str):
 
 def recipe_names() -> list[str]:
     return sorted(RECIPES)
+
+
+def metric(arch: str) -> str:
+    """What a family's weights are ranked by: its trainer's ``METRIC`` (IRN_color: ``psnr_rgb``),
+    else ``psnr_y`` (the rescaling papers' Y-PSNR)."""
+    import importlib
+
+    return getattr(importlib.import_module(f"irc.train.{arch}"), "METRIC", "psnr_y")
 
 
 def _hardware() -> str:
@@ -159,7 +172,8 @@ def _saved_config(family, state: dict):
 
 
 def pick_weights(ckpt: Path, val_files: list[Path], arch: str = "irn") -> tuple[str, dict]:
-    """'ema' or 'raw': the checkpoint's weights that validate better (mean Y-PSNR on ``val_files``).
+    """'ema' or 'raw': the checkpoint's weights that validate better (mean Y-PSNR on ``val_files``,
+    or the family's :func:`metric`).
 
     The EMA is what a long run should export, but while a young run still improves
     fast the average lags behind the newest weights; this measures instead of assuming.
@@ -184,7 +198,7 @@ def pick_weights(ckpt: Path, val_files: list[Path], arch: str = "irn") -> tuple[
         net.load_state_dict(checkpoint_weights(ckpt, use_ema=which == "ema"))
         net.eval()
         with torch.no_grad():
-            scores[which] = round(validate(net.channels_last(), images, cfg.scale, torch.device("cpu"))["psnr_y"], 3)
+            scores[which] = round(validate(net.channels_last(), images, cfg.scale, torch.device("cpu"))[metric(arch)], 3)
     return max(scores, key=scores.get), scores
 
 
@@ -257,7 +271,7 @@ def export_and_measure(model: str, runs: Path, kodak: list[Path], device: str = 
         numbers = measure(f"{model}-candidate", kodak, device, progress)
     finally:
         unregister(f"{model}-candidate")
-    return cand, {**numbers, "weights": which, "validation_psnr_y": scores}
+    return cand, {**numbers, "weights": which, f"validation_{metric(arch)}": scores}
 
 
 def ship(model: str, candidate: Path, numbers: dict, runs: Path, registry_file: Path | None = None,
@@ -281,8 +295,10 @@ def ship(model: str, candidate: Path, numbers: dict, runs: Path, registry_file: 
         from irc.models.registry import family
 
         params = {**getattr(family(arch), "DEFAULTS", {}).get(scale, {}), **params}  # written out: defaults may change
+        note = getattr(trainer(model), "REGISTRY_NOTE", "")  # what the family's training leaves out, or how it is used
         newest = {"name": model, "arch": arch, "scale": scale, "params": params, "version": 0,
-                  "description": f"{registry.display_name(arch)} x{scale}, fp16 weights (docs/MODELS.md)",
+                  "description": f"{registry.display_name(arch)} x{scale}, fp16 weights{'; ' + note if note else ''} "
+                                 "(docs/MODELS.md)",
                   "training": {"data": "BSD200 + T91 + Wikipedia photos (../shared/data/train, 340 images)"},
                   "codecs": []}  # picked with --model; it becomes a default only by a decision in the registry
     else:
