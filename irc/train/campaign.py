@@ -46,8 +46,9 @@ RECIPES: dict[str, dict] = {
     "hcflow-x4": dict(arch="hcflow", scale=4, lr=2.5e-4,
                       crop_stages=[[0, 64, 16], [3000, 96, 7], [6000, 128, 4], [10000, 144, 3]]),
     # BDFlow: two InvBlocks per level, so a x8 step at 128^2 x 8 costs about what IRN x8's does at 64^2 x 12
-    "bdflow-x8": dict(arch="bdflow", scale=8, crop_stages=[[0, 128, 8], [4000, 192, 4]]),
-    "bdflow-x16": dict(arch="bdflow", scale=16, crop_stages=[[0, 128, 8], [4000, 256, 2]]),
+    # (the boundary-aware weight from step 400, as the first runs: about 30 % of an hour's steps, the paper's alpha)
+    "bdflow-x8": dict(arch="bdflow", scale=8, bits=2, baw_start_step=400, crop_stages=[[0, 128, 8], [4000, 192, 4]]),
+    "bdflow-x16": dict(arch="bdflow", scale=16, bits=2, baw_start_step=400, crop_stages=[[0, 128, 8], [4000, 256, 2]]),
     # scale 1: every pixel runs the network, so a 48x48 crop costs what a 96x96 one does at x2
     "irn-color": dict(arch="irn_color", scale=1, crop_stages=[[0, 48, 8], [4000, 64, 6], [8000, 96, 3]]),
 }
