@@ -25,11 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture
 def without_fgrn_x2(private_registry):
     """The private registry as it was before fgrn-x2 shipped: a family with nothing shipped yet."""
-    entries = [e for e in json.loads(private_registry.read_text()) if e["name"] != "fgrn-x2"]
-    private_registry.write_text(json.dumps(entries))
-    (registry.WEIGHTS_DIR / "fgrn-x2.safetensors").unlink(missing_ok=True)
-    registry._parsed = None
-    registry.load_model.cache_clear()
+    _without(private_registry, "fgrn-x2")
     return private_registry
 
 
