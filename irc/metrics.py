@@ -108,20 +108,15 @@ def bpp(n_bytes: int, width: int, height: int) -> float:
     return n_bytes * 8.0 / (width * height)
 
 
-def bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
-    """Bjøntegaard delta rate (%) of ``test`` against ``anchor``; points are (bpp, PSNR).
-
-    log-rate is fitted as a polynomial in PSNR (cubic with 4+ points, lower
-    with fewer) and integrated over the overlapping PSNR range. Negative: fewer
-    bits for the same quality. None when the curves do not overlap.
-    """
+def _mean_gap(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
+    """Mean of test(x) - anchor(x) over the x range both cover, each fitted as a polynomial in x
+    (cubic with 4+ points, lower with fewer) through its (x, y) points; None without overlap."""
     def fit(points):
-        pts = sorted(set(points), key=lambda p: p[1])
-        r = np.log10([p[0] for p in pts])
-        d = np.array([p[1] for p in pts])
-        return np.polyfit(d, r, min(3, len(pts) - 1)), d.min(), d.max()
+        pts = sorted(set(points))
+        x = np.array([p[0] for p in pts])
+        return np.polyfit(x, [p[1] for p in pts], min(3, len(pts) - 1)), x.min(), x.max()
 
-    if len(anchor) < 2 or len(test) < 2:
+    if len(set(anchor)) < 2 or len(set(test)) < 2:
         return None
     pa, a_lo, a_hi = fit(anchor)
     pt, t_lo, t_hi = fit(test)
@@ -129,6 +124,28 @@ def bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) 
     if hi - lo <= 1e-6:
         return None
     ia, it = np.polyint(pa), np.polyint(pt)
-    avg = ((np.polyval(it, hi) - np.polyval(it, lo)) - (np.polyval(ia, hi) - np.polyval(ia, lo))) / (hi - lo)
+    return float(((np.polyval(it, hi) - np.polyval(it, lo)) - (np.polyval(ia, hi) - np.polyval(ia, lo))) / (hi - lo))
+
+
+def bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
+    """Bjøntegaard delta rate (%) of ``test`` against ``anchor``; points are (bpp, PSNR).
+
+    log-rate is fitted as a polynomial in PSNR (cubic with 4+ points, lower
+    with fewer) and integrated over the overlapping PSNR range. Negative: fewer
+    bits for the same quality. None when the curves do not overlap.
+    """
+    if len(anchor) < 2 or len(test) < 2:
+        return None
+    avg = _mean_gap(*([(d, math.log10(r)) for r, d in pts] for pts in (anchor, test)))
+    if avg is None:
+        return None
     value = (10**avg - 1) * 100
     return float(value) if math.isfinite(value) else None
+
+
+def bd_psnr(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
+    """Bjøntegaard delta PSNR (dB) of ``test`` over ``anchor``; points are (bpp, PSNR): PSNR
+    fitted as a polynomial in log-rate, the mean gap over the overlapping rates. None without overlap."""
+    if len(anchor) < 2 or len(test) < 2:
+        return None
+    return _mean_gap(*([(math.log10(r), d) for r, d in pts] for pts in (anchor, test)))

@@ -14,7 +14,8 @@ What keeps it fast:
 * each model's LR is computed once (one downscale per scale);
 * a size needs only a codec encode: "the highest rung that fits in N bytes" is a
   bisection on encodes alone. Before its PSNR is known a file's size is bounded by
-  its size with ``psnr_rgb: null`` plus PSNR_WIDTH characters;
+  its size with ``psnr_rgb: null`` plus PSNR_WIDTH bytes (a guide: every kept file's
+  size is checked against the limit itself);
 * PSNRs are memoised by (model, decoded LR bytes, CRM, CRM quality): every lossless
   rung of a scale decodes to the same LR and costs one upscale, as do two qualities
   a codec maps to the same bitstream;
@@ -66,7 +67,9 @@ def db(psnr: float) -> str:
     return "exact (infinite PSNR)" if math.isinf(psnr) else f"{psnr:.2f} dB"
 
 
-PSNR_WIDTH = 20  # JSON characters a float PSNR (at most 24) may take beyond "null" (4)
+# bytes a float PSNR (at most 24 JSON characters) may add beyond "null" (4): the header is deflated
+# (irc.headz), where each added character costs at most 9 bits, plus a block's worth of slack
+PSNR_WIDTH = 40
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,14 @@ class Search:
         self._files: dict = {}  # Point -> (bytes, EncodeInfo)
         self._psnr: dict = {}  # (model, LR shape, LR hash, CRM, CRM quality) -> PSNR
         self.candidates = self.model_passes = self.encodes = 0
+
+    def retarget(self, record: dict) -> None:
+        """Search again under a new ``rate_control`` record (another target): the files change
+        with the record, so they are rebuilt; the LRs and the measured upscales are kept."""
+        self.record = record
+        self._encoded.clear()
+        self._points.clear()
+        self._files.clear()
 
     def space(self) -> str:
         return (f"scale {', '.join(map(str, self.plan.scales))} x codec "

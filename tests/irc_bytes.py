@@ -6,7 +6,7 @@ import json
 import struct
 import zlib
 
-from irc import container, viewable
+from irc import container, headz, viewable
 
 
 def chunks_of(blob: bytes) -> list[tuple[bytes, bytes]]:
@@ -32,18 +32,26 @@ def build(chunks, version=bytes(container.VERSION), host=None, lr=b"") -> bytes:
     return lr[:at] + viewable._jpeg_segments(blob) + lr[at:]
 
 
+def head_text(chunk: tuple[bytes, bytes]) -> bytes:
+    """The JSON text of a header chunk: HEAD (1.0-1.5) as it is, HEDZ (1.6) inflated."""
+    tag, data = chunk
+    return headz.unpack(data) if tag == b"HEDZ" else data
+
+
 def head_of(data: bytes) -> dict:
-    return json.loads(chunks_of(data)[0][1])
+    return json.loads(head_text(chunks_of(data)[0]))
 
 
 def with_head(data: bytes, edit=None, raw: bytes | None = None) -> bytes:
-    """A plain-layout file with its HEAD changed by ``edit(dict)`` (or replaced by ``raw``), checksum fixed."""
+    """A plain-layout file with its header changed by ``edit(dict)`` (or replaced by ``raw``),
+    written back in the chunk it came in (HEDZ deflated), checksum fixed."""
     parts = chunks_of(data)
     if raw is None:
-        head = json.loads(parts[0][1])
+        head = json.loads(head_text(parts[0]))
         edit(head)
         raw = json.dumps(head).encode()
-    return build([(b"HEAD", raw)] + parts[1:])
+    tag = parts[0][0]
+    return build([(tag, headz.pack(raw) if tag == b"HEDZ" else raw)] + parts[1:])
 
 
 def with_chunk(data: bytes, tag: bytes, new: bytes | None) -> bytes:

@@ -8,7 +8,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from irc.bench import datasets
-from irc.metrics import bd_rate
+from irc.metrics import bd_psnr, bd_rate
 from irc.cli import app
 from irc.errors import IrcError
 from irc.models import registry
@@ -29,6 +29,10 @@ def test_bd_rate():
     assert bd_rate(anchor, half) == pytest.approx(-50.0, abs=1e-6)
     assert bd_rate(anchor, [(0.1, 40.0), (0.2, 41.0)]) is None  # no PSNR overlap
     assert bd_rate(anchor, [(0.3, 27.0)]) is None  # one point is not a curve
+    # BD-PSNR: the same curve 1.5 dB higher everywhere gains 1.5 dB; half the rate = +3 dB here
+    assert bd_psnr(anchor, [(r, d + 1.5) for r, d in anchor]) == pytest.approx(1.5, abs=1e-9)
+    assert bd_psnr(anchor, half) == pytest.approx(3.0, abs=1e-6)
+    assert bd_psnr(anchor, [(5.0, 40.0), (9.0, 41.0)]) is None  # no rate overlap
 
 
 def test_dataset_errors(tmp_path, monkeypatch):
@@ -153,3 +157,50 @@ def test_bench_kodak_quick_with_shipped_models(tmp_path, monkeypatch):
     for s in (2, 4, 8):
         assert storage[f"IRN x{s} + PNG"]["psnr_rgb"] > storage[f"Bicubic x{s} + PNG"]["psnr_rgb"] + 1.0
     # no wall-clock bound here: the run's seconds are in bench.json; timing is benchmarks/' job
+
+
+def test_bench_auto_curve_is_what_rate_control_gives(tmp_path, folder):
+    """--auto: one `irc encode --target-psnr T` per image and target, decoded and measured; each
+    point reaches its target, and no JPEG/WebP-alone file of the bench that reaches the target is
+    smaller than irc auto's whole file less its container (the search covers those settings)."""
+    out = tmp_path / "auto"
+    r = run("bench", folder, "--out", out, "--scales", "none", "--rd-scales", "none", "--codecs", "jpeg,webp",
+            "--auto", "28,24", "--auto-codecs", "jpeg,webp")
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "bench.json").read_text())
+    assert summary["storage"] == [] and set(summary["curves"]) == {"JPEG", "WebP", "irc auto"}
+    auto = summary["curves"]["irc auto"]
+    assert [p["target"] for p in auto] == [24.0, 28.0] and all(p["quality"] is None for p in auto)
+    assert sum(auto[0]["chosen"].values()) == 2 and auto[0]["psnr-rgb"] < auto[1]["psnr-rgb"]
+    assert set(summary["auto_vs_codecs"]) == {"JPEG", "WebP"}
+    for row in summary["auto_vs_codecs"].values():  # both images compared per image, against their own points
+        assert row["images"] == 2 and row["points_compared"] >= 1 and "mean_bd_rate_pct" in row
+    doc = json.loads((out / "results" / "irc-auto.json").read_text())
+    assert doc["results"]["target"] == [24.0, 28.0]
+    assert "against each codec alone" in r.output and "T24" in r.output
+    import csv
+
+    rows = list(csv.DictReader((out / "per_image.csv").open()))
+    mine = [p for p in rows if p["pipeline"] == "irc auto"]
+    assert len(mine) == 4
+    for p in mine:
+        target = float(p["target"])
+        assert float(p["psnr_rgb"]) >= target
+        alone = [int(q["bytes"]) for q in rows if q["image"] == p["image"] and q["pipeline"] in ("JPEG", "WebP")
+                 and float(q["psnr_rgb"]) >= target]
+        assert not alone or int(p["bytes"]) - 1000 <= min(alone)
+    # a second run takes the auto points from the cache
+    cached = (out / "cache.jsonl").read_text()
+    assert run("bench", folder, "--out", out, "--scales", "none", "--rd-scales", "none", "--codecs", "jpeg,webp",
+               "--auto", "28,24", "--auto-codecs", "jpeg,webp").exit_code == 0
+    assert (out / "cache.jsonl").read_text() == cached
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--auto", "30,x"], "target PSNRs"),
+    (["--auto", "70"], "between 10 and 60"),
+    (["--auto", "30", "--auto-codecs", "bmp"], "bmp"),
+])
+def test_bench_auto_bad_options(tmp_path, folder, args, needle):
+    r = run("bench", folder, "--out", tmp_path / "o", *args)
+    assert r.exit_code == 1 and needle in r.output and "Traceback" not in r.output

@@ -75,21 +75,77 @@ def test_container_round_trip_and_checks():
 
 
 def test_version_1_0_files_still_read(photo):
-    """1.0 files (no CRM keys in HEAD) read as lossless/no-CRM files of this version."""
+    """1.0 files (a plain HEAD chunk without the CRM keys) read as lossless/no-CRM files of this version."""
     import json
-    import struct
-    import zlib
 
     from irc import api
+    from tests.irc_bytes import build, chunks_of, head_text
 
-    data = bytearray(api.encode(photo, scale=2, codec="png"))
-    data[9] = 0
-    head_len = struct.unpack(">I", data[14:18])[0]
-    head = json.loads(data[18 : 18 + head_len])
+    parts = chunks_of(api.encode(photo, scale=2, codec="png"))
+    assert parts[0][0] == b"HEDZ"  # 1.6 writes the deflated header
+    head = json.loads(head_text(parts[0]))
     for key in ("crm", "crm_sha256"):
         head.pop(key)
-    new_head = json.dumps(head).encode()
-    body = bytes(data[:14]) + struct.pack(">I", len(new_head)) + new_head + bytes(data[18 + head_len : -4])
-    f = container.loads(body + struct.pack(">I", zlib.crc32(body)))
+    f = container.loads(build([(b"HEAD", json.dumps(head).encode())] + parts[1:], version=b"\x01\x00"))
     assert f.header.crm is None and f.header.crm_sha256 is None
     assert api.decode(f).size == (photo.shape[1], photo.shape[0])
+
+
+def test_header_is_deflated_small_and_its_dictionary_pinned(photo):
+    """1.6 writes HEDZ: the header JSON deflated with a fixed preset dictionary (irc.headz). It is a
+    fraction of the plain HEAD, and the dictionary can never change (every 1.6 file depends on it)."""
+    import hashlib
+    import json
+
+    from irc import api, headz
+    from tests.irc_bytes import chunks_of, head_text
+
+    assert hashlib.sha256(headz.DICTIONARY).hexdigest() == (
+        "342877751f12800c38708fbeb552abd9ea169d4832d6fd9899c5f2e04ef60349")
+    for kw in ({"scale": 2, "codec": "jpeg", "quality": 40}, {"scale": 1, "codec": "webp", "quality": 30}):
+        data = api.encode(photo, **kw)
+        tag, packed = chunks_of(data)[0]
+        text = head_text((tag, packed))
+        assert tag == b"HEDZ" and headz.unpack(packed) == text and json.loads(text)["codec"] == kw["codec"]
+        assert len(packed) < 130 and len(packed) * 2.5 < len(text), (len(packed), len(text))
+        # the same file with the plain 1.5 header decodes to the same image
+        assert container.loads(data).header == container.loads(_with_plain_head(data)).header
+
+
+def _with_plain_head(data: bytes) -> bytes:
+    from tests.irc_bytes import build, chunks_of, head_text
+
+    parts = chunks_of(data)
+    return build([(b"HEAD", head_text(parts[0]))] + parts[1:], version=b"\x01\x05")
+
+
+@pytest.mark.parametrize("case,needle", [
+    ("cut", "cut short"), ("tail", "bytes after its end"), ("junk", "not a deflate stream"),
+    ("bomb", "inflates beyond"), ("json", "header is not JSON"), ("newer", "upgrade irc"),
+    ("second", "second header chunk"),
+])
+def test_bad_compressed_headers_are_one_line_errors(photo, case, needle):
+    from irc import api, headz
+    from irc.errors import IrcFormatError
+    from tests.irc_bytes import build, chunks_of, head_text
+
+    parts = chunks_of(api.encode(photo, scale=2, codec="png"))
+    (tag, packed), rest = parts[0], parts[1:]
+    chunk = {"cut": (tag, packed[:-3]), "tail": (tag, packed + b"\x00"), "junk": (tag, b"\xff" * 30),
+             "bomb": (tag, headz.pack(b" " * 70000 + head_text(parts[0]))),
+             "json": (tag, headz.pack(b"{not json")), "newer": (b"HDR2", packed), "second": (tag, packed)}[case]
+    blob = (build([chunk] + rest, version=b"\x01\x07") if case == "newer" else
+            build([parts[0], *rest, chunk]) if case == "second" else build([chunk] + rest))
+    with pytest.raises(IrcFormatError, match=needle) as e:
+        container.loads(blob)
+    assert "\n" not in str(e.value)
+
+
+def test_format_doc_spells_out_the_header_dictionary():
+    from pathlib import Path
+
+    from irc import headz
+
+    doc = (Path(__file__).parents[1] / "docs" / "FORMAT.md").read_text()
+    block = doc.split("every line break is to be removed):\n\n```\n")[1].split("\n```")[0]
+    assert block.replace("\n", "").encode() == headz.DICTIONARY

@@ -79,7 +79,7 @@ def test_header_keeps_new_keys_and_ignores_unknown(small):
     # 1.1 files (no model_version / crm_version / source_bits) read as before
     old = with_head(small, lambda h: [h.pop(k) for k in ("model_version", "crm_version", "source_bits")])
     assert container.loads(old).header.model_version is None and irc.decode(old).size == (15, 13)
-    assert container.VERSION == (1, 5) and head_of(small)["source_bits"] == 8
+    assert container.VERSION == (1, 6) and head_of(small)["source_bits"] == 8
     assert "rate_control" not in head_of(small)  # written only by rate control (1.3)
 
 
@@ -133,7 +133,7 @@ def test_duplicate_and_misplaced_chunks(small):
     parts = chunks_of(small)
     with pytest.raises(IrcFormatError, match="two 'LRIM'"):
         irc.decode(build(parts + [parts[1]]))
-    with pytest.raises(IrcFormatError, match="HEAD is not the first"):
+    with pytest.raises(IrcFormatError, match="header is not the first"):
         irc.decode(build(parts[::-1]))
 
 

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from irc import api, container, viewable
+from irc import api, container, headz, viewable
 from irc.errors import IrcError
-from tests.irc_bytes import build, chunks_of
+from tests.irc_bytes import build, chunks_of, head_text
 
 SEED = 20240611
 CASES = 5000
@@ -78,8 +78,12 @@ def _mutate(rnd: random.Random, seed) -> tuple[str, bytes]:
     if kind == 2:
         at = rnd.randrange(len(data))
         return "insert", data[:at] + bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 8))) + data[at:]
-    head = json.loads(chunks[0][1])
+    head = json.loads(head_text(chunks[0]))
     rest = list(chunks[1:])
+
+    def header(text: bytes) -> tuple[bytes, bytes]:  # plain (1.0-1.5) or deflated (1.6), either may come
+        return (b"HEDZ", headz.pack(text)) if rnd.random() < 0.5 else (b"HEAD", text)
+
     if kind in (3, 4, 5):  # one header value replaced, removed or added; checksum fixed
         key = rnd.choice(list(head) + ["unknown_key", "extra"])
         op = rnd.randrange(4)
@@ -93,11 +97,15 @@ def _mutate(rnd: random.Random, seed) -> tuple[str, bytes]:
             head[key] = "@RAW@"
             raw = rnd.choice(RAW_VALUES) if op == 2 else json.dumps(rnd.choice(VALUES))
             text = json.dumps(head).replace('"@RAW@"', raw)
-        return f"head:{key}", build([(b"HEAD", text.encode())] + rest, host=host, lr=lr)
-    if kind == 6:  # a HEAD that is not a JSON object
+        return f"head:{key}", build([header(text.encode())] + rest, host=host, lr=lr)
+    if kind == 6:  # a header that is not a JSON object, or a HEDZ that is not one whole deflate stream
         bad = rnd.choice([b"[]", b"1", b'"x"', b"null", b"{", b"", b"\xff\xfe{}", b"[" * 100000,
                           b'{"width": 1' + b"}" * 3, json.dumps(head).encode()[:-1]])
-        return "head:shape", build([(b"HEAD", bad)] + rest, host=host, lr=lr)
+        packed = headz.pack(json.dumps(head).encode())
+        chunk = rnd.choice([header(bad), header(bad), (b"HEDZ", packed[: rnd.randrange(len(packed))]),
+                            (b"HEDZ", packed + b"\x00"), (b"HEDZ", bytes(rnd.randrange(256) for _ in range(40))),
+                            (b"HEDZ", headz.pack(b" " * 200000 + json.dumps(head).encode()))])
+        return "head:shape", build([chunk] + rest, host=host, lr=lr)
     if kind == 7:  # the chunk list edited
         allc = list(chunks)
         op = rnd.randrange(5)
@@ -109,7 +117,7 @@ def _mutate(rnd: random.Random, seed) -> tuple[str, bytes]:
         elif op == 2:
             rnd.shuffle(allc)
         elif op == 3:
-            allc[i] = (rnd.choice([b"LRIM", b"LREF", b"ALPH", b"ICCP", b"HEAD", b"XXXX", b"\x00\x00\x00\x00"]), allc[i][1])
+            allc[i] = (rnd.choice([b"LRIM", b"LREF", b"ALPH", b"ICCP", b"HEAD", b"HEDZ", b"XXXX", b"\x00\x00\x00\x00"]), allc[i][1])
         else:
             allc.append((b"ZZZZ", bytes(rnd.randrange(50))))
         return "chunks", build(allc, host=host, lr=lr)

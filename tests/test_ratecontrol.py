@@ -281,3 +281,23 @@ def test_cli_errors_are_one_line_and_write_nothing(png, tmp_path, args, needle):
     assert r.exit_code != 0 and needle in " ".join(r.output.split()), r.output
     assert "Traceback" not in r.output and r.output.strip().count("\n") == 0, r.output
     assert not dest.exists() and not list(tmp_path.glob(".*irc-tmp*"))
+
+
+def test_a_retargeted_search_gives_the_files_of_fresh_searches(photo):
+    """irc bench --auto reuses one Search per image across targets (Search.retarget keeps the LRs
+    and measured upscales): each target's file is byte for byte what encode_target makes alone."""
+    from irc.imageio import load
+    from irc.ratecontrol import plan_search
+    from irc.ratesearch import Search
+
+    big = np.tile(photo, (2, 2, 1))
+    search = Search(load(big), plan_search(target_psnr=30, codecs="jpeg,webp"), {}, "cpu", api.DEFAULT_TILE,
+                    api.DEFAULT_OVERLAP)
+    passes = []
+    for target in (24.0, 28.0, 24.0):
+        search.retarget({"target_psnr": target, "max_bytes": None})
+        best = search.smallest_reaching(target, math.inf)
+        fresh = encode_target(big, target_psnr=target, codecs="jpeg,webp")
+        assert search.file_of(best)[0] == fresh.data and best == fresh.choice
+        passes.append(search.model_passes)
+    assert passes[0] > 0 and passes[2] == passes[1]  # a target seen before needs no new model pass

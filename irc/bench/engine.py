@@ -23,10 +23,10 @@ from typing import Callable
 
 import numpy as np
 
+from irc.bench.points import CODEC_LABEL, Point, Results  # noqa: F401  (also irc.bench.engine's)
 from irc.errors import IrcError
 
 LOSSLESS_CODECS = ("png", "jxl")
-CODEC_LABEL = {"png": "PNG", "jxl": "JPEG XL", "jpeg": "JPEG", "webp": "WebP", "avif": "AVIF"}
 # codec alone: many points (cheap); rescaled rows: fewer (each costs a model pass per image)
 CODEC_QUALITIES = {
     "jpeg": [5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95],
@@ -55,44 +55,9 @@ class Plan:
     extra_models: list[str] = field(default_factory=list)
     # colour models (IRN_color): a storage row per lossless codec of their grayscale image, at scale 1
     color_models: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Point:
-    """One pipeline at one setting on one image."""
-
-    image: str
-    pipeline: str
-    scale: int | float  # 1: no rescaling
-    codec: str
-    quality: int | None  # None: lossless
-    bytes: int
-    bpp: float
-    psnr_rgb: float
-    psnr_y: float
-    ssim: float
-    enc_s: float
-    dec_s: float
-
-
-@dataclass
-class Matched:
-    """JPEG at the quality whose mean RGB PSNR is closest to a row's."""
-
-    target_psnr: float
-    quality: int
-    psnr_rgb: float
-    total_bytes: int
-
-
-@dataclass
-class Results:
-    dataset: str
-    images: list[str]
-    pixels: int  # total original pixels
-    points: list[Point] = field(default_factory=list)
-    matched: dict[str, Matched] = field(default_factory=dict)  # storage pipeline -> matched JPEG
-    seconds: float = 0.0
+    # irc auto: `irc encode --target-psnr T --codec auto_codecs` per image, for each T (irc.bench.auto)
+    auto_targets: list[float] = field(default_factory=list)
+    auto_codecs: str = "auto"
 
 
 def _psnr(ref: np.ndarray, test: np.ndarray) -> float:
@@ -130,7 +95,7 @@ class Bench:
                     continue  # a torn last line from an interrupted run
         self._lr: dict[tuple, tuple[np.ndarray, float]] = {}
         self._up_lossless: dict[tuple, tuple[np.ndarray, float]] = {}
-        self._probes: dict[int, tuple[float, int]] = {}
+        self._probes: dict[int, tuple[float, int]] = {}  # irc.bench.matched's JPEG probes
 
     # ---- bookkeeping -------------------------------------------------------------------------
 
@@ -285,7 +250,9 @@ class Bench:
             for codec in LOSSLESS_CODECS:
                 self._run(rescaled_label(1, codec, m, None),
                           [lambda i=i, c=codec, m=m: self.rescaled(i, 1, c, None, m, None) for i in n])
-        self._match_jpeg()
+        from irc.bench.matched import match_jpeg
+
+        match_jpeg(self)
         # rate-distortion
         for codec in plan.rd_codecs:
             jobs = [lambda i=i, q=q: self.codec_alone(i, codec, q)
@@ -309,43 +276,12 @@ class Bench:
                 for m, r in variants:
                     jobs = [lambda i=i, q=q, m=m, r=r: self.rescaled(i, s, codec, q, m, r) for q in qs for i in n]
                     self._run(rescaled_label(s, codec, m, r), jobs)
+        if plan.auto_targets:
+            from irc.bench.auto import run_auto
+
+            run_auto(self, plan.auto_targets, plan.auto_codecs)
         self.results.seconds = time.perf_counter() - t_start
         return self.results
-
-    def _jpeg_mean(self, q: int) -> tuple[float, int]:
-        """Mean RGB PSNR and total bytes of JPEG at ``q`` (PSNR only: a cheap bisection probe)."""
-        if q not in self._probes:
-            c = self._codec("jpeg")
-            psnrs, total = [], 0
-            for im in self.images:
-                data = c.encode(im, c.settings(q, False))
-                psnrs.append(_psnr(im, c.decode(data)))
-                total += len(data)
-            self._probes[q] = (float(np.mean(psnrs)), total)
-        return self._probes[q]
-
-    def _match_jpeg(self) -> None:
-        """For each lossy storage row: bisection on JPEG quality for the row's mean RGB PSNR."""
-        rows: dict[str, list[Point]] = {}
-        for p in self.results.points:
-            if p.quality is None and math.isfinite(p.psnr_rgb):  # lossless LR, not an exact (codec-alone) decode
-                rows.setdefault(p.pipeline, []).append(p)
-        targets = {name: float(np.mean([p.psnr_rgb for p in pts])) for name, pts in rows.items()}
-        tick = self.progress("JPEG at matched PSNR", len(targets)) if self.progress and targets else None
-        for name, target in targets.items():
-            lo, hi = 1, 100  # smallest q with mean PSNR >= target lies in [lo, hi]
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if self._jpeg_mean(mid)[0] >= target:
-                    hi = mid
-                else:
-                    lo = mid + 1
-            best = min({max(1, lo - 1), lo}, key=lambda q: abs(self._jpeg_mean(q)[0] - target))
-            psnr, total = self._jpeg_mean(best)
-            self.results.matched[name] = Matched(target, best, psnr, total)
-            if tick:
-                tick()
-
 
 _VERSIONS: dict[str, str] = {}
 

@@ -6,12 +6,14 @@ import csv
 import json
 import math
 import re
+from collections import Counter
 from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
 
-from irc.bench.engine import Point, Results
+from irc.bench.auto import AUTO, criteria
+from irc.bench.points import CODEC_LABEL, Point, Results
 from irc.metrics import bd_rate
 
 # IRN paper, Table 14 (DIV2K validation, 100 images): storage MB, RGB PSNR, change vs matched JPEG.
@@ -39,7 +41,7 @@ def _by_pipeline(points: list[Point]) -> dict[str, list[Point]]:
 def storage_rows(res: Results) -> list[dict]:
     """Rows of the storage table in print order (matched JPEG before each rescaled row)."""
     rows = []
-    for name, pts in _by_pipeline([p for p in res.points if p.quality is None]).items():
+    for name, pts in _by_pipeline([p for p in res.points if p.quality is None and p.target is None]).items():
         total = sum(p.bytes for p in pts)
         exact = all(math.isinf(p.psnr_rgb) for p in pts)  # the codec alone, lossless
         row = {"pipeline": name, "scale": pts[0].scale, "total_mb": total / 1e6,
@@ -55,19 +57,38 @@ def storage_rows(res: Results) -> list[dict]:
 
 
 def curves(res: Results) -> dict[str, list[dict]]:
-    """pipeline -> points averaged over images, by quality (lossy settings only)."""
+    """pipeline -> points averaged over images, by quality (lossy settings only); irc auto by
+    target PSNR (its "quality" is None, "chosen" counts the settings picked; "scale" 1: it is
+    drawn with the codec-alone curves). A target where some image's file is exact (lossless,
+    infinite PSNR) has no finite mean and is left out."""
     out = {}
-    for name, pts in _by_pipeline([p for p in res.points if p.quality is not None]).items():
-        by_q: dict[int, list[Point]] = {}
+    for name, pts in _by_pipeline([p for p in res.points if p.quality is not None or p.target is not None]).items():
+        auto = name == AUTO
+        by_q: dict[float, list[Point]] = {}
         for p in pts:
-            by_q.setdefault(p.quality, []).append(p)
-        out[name] = [{
-            "quality": q, "bpp": float(np.mean([p.bpp for p in ps])),
-            "psnr-rgb": float(np.mean([p.psnr_rgb for p in ps])), "psnr-y": float(np.mean([p.psnr_y for p in ps])),
-            "ssim": float(np.mean([p.ssim for p in ps])), "encoding_time": float(np.mean([p.enc_s for p in ps])),
-            "decoding_time": float(np.mean([p.dec_s for p in ps])), "scale": ps[0].scale, "codec": ps[0].codec,
-        } for q, ps in sorted(by_q.items())]
+            by_q.setdefault(p.target if auto else p.quality, []).append(p)
+        rows = []
+        for q, ps in sorted(by_q.items()):
+            if auto and not all(math.isfinite(p.psnr_rgb) for p in ps):
+                continue
+            row = {"quality": None if auto else q, "bpp": float(np.mean([p.bpp for p in ps])),
+                   "psnr-rgb": float(np.mean([p.psnr_rgb for p in ps])),
+                   "psnr-y": float(np.mean([p.psnr_y for p in ps])), "ssim": float(np.mean([p.ssim for p in ps])),
+                   "encoding_time": float(np.mean([p.enc_s for p in ps])),
+                   "decoding_time": float(np.mean([p.dec_s for p in ps])),
+                   "scale": 1 if auto else ps[0].scale, "codec": "auto" if auto else ps[0].codec}
+            if auto:
+                row["target"] = q
+                row["chosen"] = dict(Counter(_setting(p) for p in ps).most_common())
+            rows.append(row)
+        if rows:
+            out[name] = rows
     return out
+
+
+def _setting(p: Point) -> str:
+    """"x2 AVIF q57", "x1 JPEG XL lossless": what irc auto chose for one image."""
+    return f"x{p.scale:g} {CODEC_LABEL.get(p.codec, p.codec)} " + ("lossless" if p.quality is None else f"q{p.quality}")
 
 
 def bd_rates(cur: dict[str, list[dict]], anchor: str = "JPEG") -> dict[str, float | None]:
@@ -91,13 +112,16 @@ def write_all(res: Results, out: Path, plan) -> dict:
     summary = {"dataset": res.dataset, "images": res.images, "seconds": round(res.seconds, 1),
                "plan": asdict(plan), "storage": rows, "bd_rate_vs_jpeg_pct": bd,
                "curves": {k: v for k, v in cur.items()}}
+    if AUTO in cur:  # rate control's criteria: BD-rate and margin at equal rate against each codec alone
+        summary["auto_vs_codecs"] = criteria(cur, res.points)
     _atomic_text(out / "bench.json", json.dumps(summary, indent=2))
     (out / "results").mkdir(exist_ok=True)
     for name, pts in cur.items():
         doc = {"name": name, "description": f"{name} on {res.dataset} ({len(res.images)} images), "
                "mean over images per quality; bpp = payload bytes x 8 / original pixels",
                "results": {k: [p[k] for p in pts] for k in
-                           ("quality", "bpp", "psnr-rgb", "psnr-y", "ssim", "encoding_time", "decoding_time")}}
+                           ("target" if name == AUTO else "quality", "bpp", "psnr-rgb", "psnr-y", "ssim",
+                            "encoding_time", "decoding_time")}}
         _atomic_text(out / "results" / f"{_slug(name)}.json", json.dumps(doc, indent=2))
     tmp = out / "per_image.csv.tmp"
     with open(tmp, "w", newline="") as fh:
@@ -153,8 +177,9 @@ def plot_rd(cur: dict[str, list[dict]], out: Path, dataset: str) -> list[Path]:
     for s in scales or [1]:
         fig, ax = plt.subplots(figsize=(7, 5))
         for name, pts in {**alone, **{k: v for k, v in cur.items() if v and v[0]["scale"] == s}}.items():
-            style = "--" if pts[0]["scale"] == 1 else "-"
-            ax.plot([p["bpp"] for p in pts], [p["psnr-rgb"] for p in pts], style, marker="o", ms=3, label=name)
+            style = "-" if name == AUTO else "--" if pts[0]["scale"] == 1 else "-"
+            ax.plot([p["bpp"] for p in pts], [p["psnr-rgb"] for p in pts], style, marker="o", ms=3, label=name,
+                    **({"lw": 2.5, "color": "black"} if name == AUTO else {}))
         ax.set_xlabel("bpp (payload bytes x 8 / original pixels)")
         ax.set_ylabel("RGB PSNR (dB)")
         ax.set_xlim(0, 1.6 if s > 1 else None)
@@ -190,7 +215,19 @@ def print_tables(summary: dict, console) -> None:
     for name, pts in summary["curves"].items():
         bd = summary["bd_rate_vs_jpeg_pct"].get(name)
         for j, p in enumerate(pts):
-            t.add_row(name if j == 0 else "", str(p["quality"]), f"{p['bpp']:.3f}", f"{p['psnr-rgb']:.2f}",
+            t.add_row(name if j == 0 else "", str(p["quality"]) if p["quality"] is not None else f"T{p['target']:g}", f"{p['bpp']:.3f}", f"{p['psnr-rgb']:.2f}",
                       f"{p['psnr-y']:.2f}", f"{p['ssim']:.4f}", f"{p['encoding_time']:.2f}",
                       f"{p['decoding_time']:.2f}", (_fmt(bd, "+.1f") + "%" if bd is not None else "-") if j == 0 else "")
     console.print(t)
+    if summary.get("auto_vs_codecs"):
+        t = Table(title=f"{AUTO} (--target-psnr per image) against each codec alone: the mean curves, and per "
+                        "image (mean and worst BD-rate over images, least margin at equal bpp over all points)")
+        for col in ("codec alone", "BD-rate", "BD-PSNR", "least margin", "per image: BD-rate", "worst",
+                    "least margin"):
+            t.add_column(col)
+        for name, c in summary["auto_vs_codecs"].items():
+            pct = lambda v: _fmt(v, "+.1f") + ("%" if v is not None else "")  # noqa: E731
+            dbs = lambda v: _fmt(v, "+.2f") + (" dB" if v is not None else "")  # noqa: E731
+            t.add_row(name, pct(c["mean_bd_rate_pct"]), dbs(c["mean_bd_psnr_db"]), dbs(c["mean_least_margin_db"]),
+                      pct(c["image_bd_rate_pct"]), pct(c["image_worst_bd_rate_pct"]), dbs(c["image_least_margin_db"]))
+        console.print(t)
