@@ -61,7 +61,7 @@ def test_existing_output_needs_force(png, tmp_path):
 
 @pytest.mark.parametrize("args,needle", [
     (["encode", "MISSING.png"], "no such file"),
-    (["encode", "PNG", "-s", "12"], "unsupported scale 12"),
+    (["encode", "PNG", "-s", "17"], "unsupported scale 17"),
     (["encode", "PNG", "--codec", "gif"], "unknown codec"),
     (["encode", "PNG", "--codec", "flif"], "FLIF"),
     (["encode", "PNG", "--codec", "jpeg", "-q", "101"], "out of range"),

@@ -241,7 +241,7 @@ def test_version_and_old_readers(tiny_color, photo):
     """1.5: a grayscale carrier names a model at scale 1, which a 1.4 reader's schema refuses
     ('model' must be null at scale 1), so it can never misread one as a plain colour image."""
     data = api.encode(photo, scale=1, codec="png", gray=True)
-    assert data[8:10] == bytes(container.VERSION) == b"\x01\x05"
+    assert data[8:10] == bytes(container.VERSION) >= b"\x01\x05"
     head = head_of(data)
     assert head["scale"] == 1 and head["model"] == "tiny-color" and head["lr_mode"] == "L"
     plain = head_of(api.encode(photo, scale=1, codec="png"))

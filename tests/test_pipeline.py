@@ -133,7 +133,7 @@ def test_bad_inputs_raise_irc_errors(photo, tmp_path):
     with pytest.raises(IrcError, match="not an image"):
         irc.encode(junk)
     with pytest.raises(IrcError, match="unsupported scale"):
-        irc.encode(photo, scale=12)
+        irc.encode(photo, scale=17)
     with pytest.raises(IrcError, match="magic"):
         irc.decode(b"hello world, this is not irc")
     data = irc.encode(photo, scale=2, codec="png")

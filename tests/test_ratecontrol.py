@@ -231,7 +231,7 @@ def test_unreachable_targets_raise_with_the_closest_value(photo):
     ({"target_psnr": 30, "crm": "tiny-crm-tiny-x2-jpeg"}, IrcError, "--crm auto or none"),
     ({"target_psnr": 30, "model": "tiny-x2", "scale": 4}, IrcError, "is for scale 2"),
     ({"target_psnr": 30, "model": "tiny-x2", "scale": 1}, IrcError, "scale 1 stores the image itself"),
-    ({"target_psnr": 30, "scale": 12}, IrcError, "unsupported scale 12"),
+    ({"target_psnr": 30, "scale": 17}, IrcError, "unsupported scale 17"),
     ({"target_psnr": 30, "codecs": "webp", "layout": "viewable"}, IrcError, "png or jpeg"),
 ])
 def test_api_rejects_bad_values(photo, kwargs, error, needle):
