@@ -30,23 +30,22 @@ AUTO = "irc auto"  # the curve's name in bench.json, the tables and the plots
 
 def cache_key(codecs: str) -> str:
     """A digest of what the points depend on beyond the image: the container version, the codec
-    versions, and the weights of every model and CRM the search may use."""
-    from irc.errors import IrcError
-    from irc.models.registry import default_crm, default_model
-    from irc.ratecontrol import SEARCHED_SCALES, codec_list
-
+    versions, and the weights of every model and CRM the search may use (its own plan: the
+    scales of :func:`irc.ratecontrol.plan_search`, each pair's model and CRM as
+    :func:`irc.api.plan_encode` picks them for a lossy candidate)."""
+    from irc import api
     from irc.container import VERSION
+    from irc.ratecontrol import plan_search
 
+    plan = plan_search(target_psnr=30.0, codecs=codecs)
     parts = [f"format {VERSION}"]  # the container's size is part of every point
-    for codec in codec_list(codecs):
+    for codec in plan.codecs:
         parts.append(f"{codec.name}:{codec.version()}")
-        for s in SEARCHED_SCALES:
-            try:
-                m = default_model(s, codec.name)
-            except IrcError:  # no model of this scale here: the search leaves the scale out
-                continue
-            crm = default_crm(m.key, codec.name)
-            parts.append(f"{s}{codec.name}:{m.sha256()}:{crm.sha256() if crm else '-'}:{codec.version()}")
+        q = codec.quality_range[0] if codec.lossy else None
+        for s in plan.scales:
+            if s != 1:
+                pe = api.plan_encode(s, codec.name, q, True if q is None else None, plan.model, plan.crm)
+                parts.append(f"{s}{codec.name}:{pe.model.sha256()}:{pe.crm.sha256() if pe.crm else '-'}")
     return hashlib.sha256(",".join(parts).encode()).hexdigest()[:16]
 
 
