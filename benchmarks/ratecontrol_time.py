@@ -39,6 +39,8 @@ def main() -> None:
     ap.add_argument("--fixed-quality", type=int, default=75)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--no-prune", action="store_true",
+                    help="measure every probed candidate (irc.ratesearch.PRUNE off): the search before pruning")
     args = ap.parse_args()
 
     import torch
@@ -50,6 +52,10 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.no_prune:
+        from irc import ratesearch
+
+        ratesearch.PRUNE = False
     files = sorted(p for p in args.data.iterdir() if p.suffix.lower() in (".png", ".jpg", ".tif"))[: args.n]
     if not files:
         sys.exit(f"no images in {args.data}")
@@ -63,7 +69,7 @@ def main() -> None:
     crop = imageio.load(files[0]).rgb[:128, :128]
     encode_target(crop, target_psnr=args.target, codecs=args.codecs, device=args.device)
     encode_target(crop, max_bpp=1.0, codecs=args.codecs, device=args.device)
-    print(f"# --target-psnr {args.target:g}, codecs {args.codecs}; fixed: x2 {args.fixed_codec} q{args.fixed_quality}; "
+    print(f"# --target-psnr {args.target:g}, codecs {args.codecs}{', not pruned' if args.no_prune else ''}; fixed: x2 {args.fixed_codec} q{args.fixed_quality}; "
           f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
           f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}\n")
     print("| image | fixed wall s | fixed CPU s | search wall s | search CPU s | x fixed (CPU) | candidates | "

@@ -23,107 +23,41 @@ What keeps it fast:
   PSNR grow with the rung; the lossless LR's PSNR (the
   pair's *ceiling*) bounds a pair, so a target above it skips the pair, and in the
   size-limited search a pair whose ceiling is not above the best found is skipped;
-* for the smallest file reaching a target, scale 1 goes first (it needs no model pass),
-  and each later pair is probed once, at the highest rung smaller than the best file so
-  far: if that misses the target, the pair cannot win and is dropped after one upscale.
+* most candidates need no upscale at all. A lossy candidate's PSNR is bounded before its
+  upscale (:meth:`Search.estimate`) by :func:`irc.ratepoints.upper_estimate`, from its
+  decoded LR's PSNR against the clean LR (a codec decode at LR size) and the pair's
+  ceiling, and by the measured PSNR of any candidate of the same model whose decoded LR
+  is at least as close to the clean one (plus a slack);
+* for the smallest file reaching a target: branch and bound. Each pair's first rung whose
+  bound reaches the target is found with codec round trips alone (at scale 1, with no
+  model, that is the answer itself); its size bounds the pair's answer from below. Pairs
+  are measured (scale 1's first) from the smallest such size up, each first at the highest rung smaller than
+  the best file so far (a pair that misses the target there is dropped after one upscale),
+  then by bisection from its first rung; pairs whose bound is not smaller are never measured;
+* a scale's ceiling is itself bounded before its downscale, from the ceiling measured
+  with the least downscaled model and the registry's Kodak PSNR of both models
+  (:meth:`Search.ceiling_bound`): a target a few dB above the x2 ceiling skips x4 and x8.
 
-If size or PSNR is not monotone in quality the search may miss a slightly better
-setting; what it promises is still measured, never estimated.
+If size or PSNR is not monotone in quality, or a bound is wrong for some image, the search
+may miss a slightly better setting; what it promises is still measured, never estimated.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from irc import api, imageio
 from irc.metrics import psnr_rgb
+from irc.ratepoints import (  # noqa: F401  (Point, db, the slacks and upper_estimate stay reachable here)
+    CEILING_SLACK_DB, ESTIMATE_SLACK_DB, MONOTONE_SLACK_DB, PSNR_WIDTH, SIZE_SLACK, Pair, Point, better_psnr, db, first_reaching, pairs_of,
+    split, upper_estimate,
+)
 
-
-@dataclass(frozen=True)
-class Point:
-    """One measured candidate: a complete .irc file and the RGB PSNR its decode gives."""
-
-    scale: int | float
-    codec: str
-    quality: int | None  # None: lossless
-    file_bytes: int  # every byte of the file, the rate_control record included
-    psnr_rgb: float  # math.inf: the decode equals the input
-    model: str | None = None
-    crm: str | None = None
-
-    @property
-    def setting(self) -> str:
-        return f"scale {self.scale}, {self.codec} " + ("lossless" if self.quality is None else f"q{self.quality}")
-
-    def describe(self) -> str:
-        return f"{db(self.psnr_rgb)} ({self.setting}, {self.file_bytes:,} bytes)"
-
-
-def db(psnr: float) -> str:
-    return "exact (infinite PSNR)" if math.isinf(psnr) else f"{psnr:.2f} dB"
-
-
-# bytes a float PSNR (at most 24 JSON characters) may add beyond "null" (4): the header is deflated
-# (irc.headz), where each added character costs at most 9 bits, plus a block's worth of slack
-PSNR_WIDTH = 40
-
-
-@dataclass(frozen=True)
-class Pair:
-    index: int  # search order among pairs: ties go to the earlier one
-    scale: int | float
-    codec: object  # irc.codecs.Codec
-    rungs: tuple  # qualities ascending, then None (lossless) where the codec has it
-
-    @property
-    def n_lossy(self) -> int:
-        return sum(r is not None for r in self.rungs)
-
-    @property
-    def lossless(self) -> bool:
-        return self.rungs[-1] is None
-
-
-def _pairs(plan) -> list[Pair]:
-    out = []
-    for scale in plan.scales:
-        for codec in plan.codecs:
-            lossy = tuple(range(codec.quality_range[0], codec.quality_range[1] + 1)) if codec.lossy else ()
-            out.append(Pair(len(out), scale, codec, lossy + ((None,) if codec.lossless else ())))
-    return out
-
-
-def first_reaching(lo: int, hi: int, goal: float, value, v_lo: float | None = None, v_hi: float | None = None,
-                   log: bool = False) -> int:
-    """The lowest rung in (lo, hi] whose ``value`` reaches ``goal``, for a value that grows with the
-    rung, given value(hi) >= goal > value(lo) (``v_lo`` None: not measured, or lo = -1).
-
-    Bisection whose split point is interpolated between the measured ends (in log for sizes,
-    which grow about exponentially with quality); when two guesses in a row have not halved
-    the bracket, it halves it, so it never takes much more than plain bisection's steps.
-    """
-    f = math.log if log else float
-    guesses, width = 0, hi - lo  # interpolated steps since the bracket last halved, its width then
-    while hi - lo > 1:
-        known = v_lo is not None and v_hi is not None and math.isfinite(v_lo) and math.isfinite(v_hi) and v_hi > v_lo
-        if known and guesses < 2:
-            t = (f(goal) - f(v_lo)) / (f(v_hi) - f(v_lo))
-            mid, guesses = min(max(lo + round(t * (hi - lo)), lo + 1), hi - 1), guesses + 1
-        else:
-            mid, guesses = (lo + hi) // 2, 0
-        v = value(mid)
-        lo, hi, v_lo, v_hi = (lo, mid, v_lo, v) if v >= goal else (mid, hi, v, v_hi)
-        if (hi - lo) * 2 <= width or guesses == 0:
-            guesses, width = 0, hi - lo
-    return hi
-
-
-def _better_psnr(p: Point, best: Point | None) -> bool:
-    return best is None or (p.psnr_rgb, -p.file_bytes) > (best.psnr_rgb, -best.file_bytes)
+SEARCH_VERSION = 2  # 2: pruned by bounds, branch and bound (cached bench points key on it)
+PRUNE = True  # False: each pair is bisected on measured PSNRs alone (tests; ratecontrol_time.py --no-prune)
 
 
 class Search:
@@ -133,7 +67,7 @@ class Search:
                  precision: str = "auto"):
         self.img, self.plan, self.record, self.device = img, plan, record, device
         self.tile, self.overlap, self.backend, self.precision = tile, overlap, backend, precision
-        self.pairs = _pairs(plan)
+        self.pairs = pairs_of(plan)
         self.size = (img.rgb.shape[1], img.rgb.shape[0])
         self.alpha = imageio.encode_alpha(img.alpha) if img.alpha is not None else None
         self._lr: dict = {}  # model key (None: scale 1) -> (LR, the precision its pass ran in)
@@ -141,6 +75,10 @@ class Search:
         self._points: dict = {}  # (pair, rung) -> Point
         self._files: dict = {}  # Point -> (bytes, EncodeInfo)
         self._psnr: dict = {}  # (model, LR shape, LR hash, CRM, CRM quality) -> PSNR
+        self._decoded: dict = {}  # (pair, rung) -> the decoded LR
+        self._ceilings: dict = {}  # model key -> (its spec, the measured ceiling), unresampled models
+        self._seen: dict = {}  # model key -> [(decoded LR's PSNR, measured PSNR)] of its lossy candidates
+        self.prune = PRUNE
         self.candidates = self.model_passes = self.encodes = 0
 
     def retarget(self, record: dict) -> None:
@@ -150,6 +88,7 @@ class Search:
         self._encoded.clear()
         self._points.clear()
         self._files.clear()
+        self._decoded.clear()
 
     def space(self) -> str:
         return (f"scale {', '.join(map(str, self.plan.scales))} x codec "
@@ -198,15 +137,50 @@ class Search:
             plan, payload, _, side = self._encode(pair, r)
             lr, precision = self._lr_of(plan)
             lr_size = (lr.shape[1], lr.shape[0])
-            decoded = api.decode_lr(plan.codec, payload, lr_size, side=side)
-            psnr = self._measure(plan, plan.crm, plan.settings.quality, decoded)
+            psnr = self._measure(plan, plan.crm, plan.settings.quality, self._decode(pair, r))
             rc = {**self.record, "psnr_rgb": None if math.isinf(psnr) else psnr}
             data, info = api.pack(self.img, plan, payload, lr_size, self.plan.layout, rc, self.alpha, precision, side)
             pt = Point(pair.scale, plan.codec.name, plan.settings.quality, len(data), psnr,
                        plan.model.name if plan.model else None, plan.crm.name if plan.crm else None)
             self._points[key], self._files[pt] = pt, (data, info)
             self.candidates += 1
+            if plan.model is not None and pair.rungs[r] is not None:
+                self._seen.setdefault(plan.model.key, []).append((self._lr_psnr(pair, r), psnr))
         return self._points[key]
+
+    def _decode(self, pair: Pair, r: int) -> np.ndarray:
+        """The candidate's LR as the decoder gets it from the codec (memoised)."""
+        key = (pair.index, r)
+        if key not in self._decoded:
+            plan, payload, _, side = self._encode(pair, r)
+            lr = self._lr_of(plan)[0]
+            self._decoded[key] = api.decode_lr(plan.codec, payload, (lr.shape[1], lr.shape[0]), side=side)
+        return self._decoded[key]
+
+    def _exact(self, pair: Pair) -> bool:
+        """Whether :meth:`estimate` is the measured PSNR itself (no pruning, or no model to run)."""
+        return not self.prune or pair.scale == 1
+
+    def estimate(self, pair: Pair, r: int) -> float:
+        """An upper estimate of the candidate's PSNR: measured where that is cheap (scale 1, the
+        lossless rung once the ceiling is known), else :func:`upper_estimate` plus slack, with
+        no upscale of its own. Without pruning: the measured PSNR."""
+        if self._exact(pair):
+            return self.point(pair, r).psnr_rgb
+        if pair.rungs[r] is None:
+            return self._ceiling_or_bound(pair)
+        plan = self._encode(pair, r)[0]
+        lr_psnr = self._lr_psnr(pair, r)
+        bound = upper_estimate(self._ceiling_or_bound(pair), lr_psnr) + ESTIMATE_SLACK_DB
+        # an LR no closer to the clean one than a measured candidate's does not decode better
+        seen = [psnr for other, psnr in self._seen.get(plan.model.key, ()) if other >= lr_psnr]
+        return min([bound] + [psnr + MONOTONE_SLACK_DB for psnr in seen])
+
+    def _lr_psnr(self, pair: Pair, r: int) -> float:
+        """The PSNR of the candidate's decoded LR against the clean LR (image channels)."""
+        plan = self._encode(pair, r)[0]
+        n = plan.model.lr_channels
+        return psnr_rgb(self._lr_of(plan)[0][..., :n], self._decode(pair, r)[..., :n])
 
     def _measure(self, plan, crm, quality, lr: np.ndarray) -> float:
         """RGB PSNR of what `irc decode` makes of this decoded LR of ``plan``'s model (memoised)."""
@@ -226,9 +200,46 @@ class Search:
 
     def ceiling(self, pair: Pair) -> float:
         """The PSNR of the pair's model on its clean LR (no codec loss, no CRM): what the pair can reach."""
+        plan = self._plan_of(pair)
+        value = self._measure(plan, None, None, self._lr_of(plan)[0])
+        if plan.model is not None and not plan.resample:
+            self._ceilings[plan.model.key] = (plan.model, value)
+        return value
+
+    def _plan_of(self, pair: Pair):
         q = pair.rungs[0]
-        plan = api.plan_encode(pair.scale, pair.codec.name, q, True if q is None else None, self.plan.model, "none")
-        return self._measure(plan, None, None, self._lr_of(plan)[0])
+        return api.plan_encode(pair.scale, pair.codec.name, q, True if q is None else None, self.plan.model, "none")
+
+    def ceiling_bound(self, pair: Pair) -> float:
+        """The pair's ceiling, bounded without a model pass where possible: from a ceiling measured
+        with another model on this image, plus the difference of both models' Kodak PSNRs (the
+        registry's) and CEILING_SLACK_DB. inf when nothing bounds it yet."""
+        plan = self._plan_of(pair)
+        spec = plan.model
+        if spec is None:
+            return math.inf
+        if spec.key in self._ceilings or not self.prune or plan.resample:
+            return self.ceiling(pair) if spec.key in self._ceilings else math.inf
+        mine = spec.kodak.get("psnr_rgb")
+        bounds = [value + mine - other.kodak["psnr_rgb"] + CEILING_SLACK_DB
+                  for other, value in self._ceilings.values()
+                  if mine is not None and other.kodak.get("psnr_rgb") is not None]
+        return min(bounds, default=math.inf)
+
+    def _anchor(self) -> None:
+        """Measure the ceiling of the least downscaled model first: it bounds the others'."""
+        scaled = [p for p in self.pairs if p.scale != 1]
+        if self.prune and scaled:
+            self.ceiling(min(scaled, key=lambda p: (p.scale, p.index)))
+
+    def _ceiling_or_bound(self, pair: Pair) -> float:
+        """The pair's ceiling where measured, else its bound where there is one, else measured."""
+        bound = self.ceiling_bound(pair)
+        return bound if math.isfinite(bound) else self.ceiling(pair)
+
+    def _out_of_reach(self, pair: Pair, goal: float) -> bool:
+        """Whether the pair's ceiling (or its bound, until measured) is below ``goal``."""
+        return self._ceiling_or_bound(pair) < goal
 
     def file_of(self, point: Point) -> tuple[bytes, api.EncodeInfo]:
         return self._files[point]
@@ -250,52 +261,99 @@ class Search:
         return first_reaching(0, n - 1, limit + 1, lambda r: self.bound(pair, r), self.bound(pair, 0),
                               self.bound(pair, n - 1), log=True) - 1
 
-    def _reach(self, pair: Pair, target: float, limit: float) -> Point | None:
-        """The pair's smallest candidate reaching ``target`` within ``limit`` bytes, if any."""
-        top = self._last_fitting(pair, limit)
+    def _first_rung(self, pair: Pair, target: float, cap: float) -> tuple[int | None, bool]:
+        """(the lowest lossy rung within ``cap`` bytes whose estimate reaches ``target``, or None;
+        whether the lossless rung is worth a look: every lossy rung fits and none can reach).
+        No rung below the first can reach the target; at scale 1 (or unpruned) it is the answer."""
+        top = self._last_fitting(pair, cap)
         if top is not None:
-            at_top = self.point(pair, top).psnr_rgb
-            if at_top >= target:
-                r = first_reaching(-1, top, target, lambda r: self.point(pair, r).psnr_rgb, None, at_top)
-                found = self.point(pair, r)
-                return found if found.file_bytes <= limit else self.point(pair, top)
-            if top < pair.n_lossy - 1:
-                return None  # the qualities that might reach it do not fit
-        if pair.lossless and (top is not None or pair.n_lossy == 0):
-            r = len(pair.rungs) - 1
-            if self.bound(pair, r) - PSNR_WIDTH <= limit:  # it may fit: measure it
-                p = self.point(pair, r)
-                if p.psnr_rgb >= target and p.file_bytes <= limit:
-                    return p
-        return None
+            est_top = self.estimate(pair, top)
+            if est_top >= target:
+                return first_reaching(-1, top, target, lambda r: self.estimate(pair, r), None, est_top), False
+        return None, pair.lossless and (pair.n_lossy == 0 or top == pair.n_lossy - 1)
+
+    def _lossless(self, pair: Pair, target: float, limit: float) -> Point | None:
+        """The pair's lossless candidate, if it may fit in ``limit`` bytes and reaches ``target``."""
+        r = len(pair.rungs) - 1
+        if self._out_of_reach(pair, target) or self.bound(pair, r) - PSNR_WIDTH > limit:
+            return None
+        p = self.point(pair, r)
+        return p if p.psnr_rgb >= target and p.file_bytes <= limit else None
 
     def smallest_reaching(self, target: float, cap: float) -> Point | None:
-        """The smallest file (within ``cap`` bytes) whose decode reaches ``target`` dB."""
-        best = None
-        # scale 1 first (no model pass: its best file bounds the rest cheaply), then the most downscaled
-        for pair in sorted(self.pairs, key=lambda p: (p.scale != 1, -p.scale, p.index)):
-            if self.ceiling(pair) < target:
+        """The smallest file (within ``cap`` bytes) whose decode reaches ``target`` dB.
+
+        Best-first branch and bound: each pair's first rung whose estimate reaches the target is
+        found with codec round trips alone (at scale 1 it is the answer); its size bounds the
+        pair's answer from below. The pair with the smallest bound takes the next measurement
+        (its highest rung within the best file so far, then bisection), which raises its bound
+        or settles it; a pair whose bound is not below the best file is dropped."""
+        import heapq
+
+        self._anchor()
+        best, heap, lossless = None, [], []
+        # scale 1 first (no model pass), then the most downscaled; this order also breaks ties
+        for order, pair in enumerate(sorted(self.pairs, key=lambda p: (p.scale != 1, -p.scale, p.index))):
+            if self._out_of_reach(pair, target):
                 continue
+            start, try_lossless = self._first_rung(pair, target, cap)
+            if try_lossless:
+                lossless.append(pair)
+            elif start is not None and self._exact(pair):
+                found = self.point(pair, start)
+                if found.file_bytes <= cap and (best is None or found.file_bytes < best.file_bytes):
+                    best = found
+            elif start is not None:
+                heapq.heappush(heap, (self._least(pair, start), order, pair.index, start - 1, None, None, None, 0))
+        pairs = {p.index: p for p in self.pairs}
+        while heap:
+            least, order, index, lo, hi, v_lo, v_hi, turn = heapq.heappop(heap)
             limit = cap if best is None else min(cap, best.file_bytes - 1)
-            found = self._reach(pair, target, limit)
+            if least > limit:
+                break  # the heap is ordered by bound: no pair left can beat the best
+            pair = pairs[index]
+            top = self._last_fitting(pair, limit)
+            if top is None or top <= lo or self.ceiling(pair) < target:
+                continue
+            if hi is None or hi > top:  # the highest rung that fits first: missing there drops the pair
+                hi, v_hi = top, self.point(pair, top).psnr_rgb
+                if v_hi < target:
+                    if top == pair.n_lossy - 1 and pair.lossless:
+                        lossless.append(pair)
+                    continue
+            if hi - lo > 1:  # interpolated and plain bisection steps in turn (first_reaching's idea)
+                mid = split(lo, hi, target, v_lo, v_hi, interpolate=turn % 2 == 0)
+                v = self.point(pair, mid).psnr_rgb
+                lo, hi, v_lo, v_hi = (lo, mid, v_lo, v) if v >= target else (mid, hi, v, v_hi)
+            if hi - lo > 1:
+                heapq.heappush(heap, (self._least(pair, lo + 1), order, index, lo, hi, v_lo, v_hi, turn + 1))
+            elif self.point(pair, hi).file_bytes <= limit:  # (it does where sizes grow with the rung)
+                best = self.point(pair, hi)
+        for pair in lossless:
+            found = self._lossless(pair, target, cap if best is None else min(cap, best.file_bytes - 1))
             if found is not None:
                 best = found
         return best
+
+    def _least(self, pair: Pair, r: int) -> int:
+        """A lower bound of the size of any file of the pair at rung ``r`` or above."""
+        return self.bound(pair, r) - PSNR_WIDTH - SIZE_SLACK
 
     def best_within(self, cap: float) -> Point | None:
         """The highest PSNR within ``cap`` bytes (then the smaller file)."""
         best = None
         for pair in sorted(self.pairs, key=lambda p: (p.scale, p.index)):  # the highest ceilings first
-            if best is not None and self.ceiling(pair) <= best.psnr_rgb:
+            if best is not None and self._out_of_reach(pair, best.psnr_rgb + 1e-9):
                 continue
             top = self._last_fitting(pair, cap)
-            found = [self.point(pair, top)] if top is not None else []
+            useful = top is not None and (best is None or self.estimate(pair, top) >= best.psnr_rgb)
+            found = [self.point(pair, top)] if useful else []
             if pair.lossless and (top == pair.n_lossy - 1 or pair.n_lossy == 0):
                 r = len(pair.rungs) - 1
                 if self.bound(pair, r) - PSNR_WIDTH <= cap:
                     found.append(self.point(pair, r))
             for p in found:
-                if p.file_bytes <= cap and _better_psnr(p, best):
+                if p.file_bytes <= cap and better_psnr(p, best):
                     best = p
         return best
 
@@ -303,10 +361,10 @@ class Search:
         """The highest PSNR any candidate reaches (for the message when a target is out of reach)."""
         best = None
         for pair in sorted(self.pairs, key=lambda p: (p.scale, p.index)):
-            if best is not None and self.ceiling(pair) <= best.psnr_rgb:
+            if best is not None and self._out_of_reach(pair, best.psnr_rgb + 1e-9):
                 continue
             p = self.point(pair, len(pair.rungs) - 1)
-            if _better_psnr(p, best):
+            if better_psnr(p, best):
                 best = p
         return best
 

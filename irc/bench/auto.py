@@ -29,16 +29,18 @@ AUTO = "irc auto"  # the curve's name in bench.json, the tables and the plots
 
 
 def cache_key(codecs: str) -> str:
-    """A digest of what the points depend on beyond the image: the container version, the codec
-    versions, and the weights of every model and CRM the search may use (its own plan: the
+    """A digest of what the points depend on beyond the image: the container version, the search's
+    (irc.ratesearch.SEARCH_VERSION: what it chooses may change with it), the codec versions, and
+    the weights of every model and CRM the search may use (its own plan: the
     scales of :func:`irc.ratecontrol.plan_search`, each pair's model and CRM as
     :func:`irc.api.plan_encode` picks them for a lossy candidate)."""
     from irc import api
     from irc.container import VERSION
     from irc.ratecontrol import plan_search
+    from irc.ratesearch import SEARCH_VERSION
 
     plan = plan_search(target_psnr=30.0, codecs=codecs)
-    parts = [f"format {VERSION}"]  # the container's size is part of every point
+    parts = [f"format {VERSION}", f"search {SEARCH_VERSION}"]  # the container's size is part of every point
     for codec in plan.codecs:
         parts.append(f"{codec.name}:{codec.version()}")
         q = codec.quality_range[0] if codec.lossy else None

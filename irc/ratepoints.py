@@ -1,0 +1,130 @@
+"""What the rate-control search (:mod:`irc.ratesearch`) reasons with: its candidates (pairs of
+scale and codec, measured points), the bisection over a pair's rungs, and the bounds that let it
+skip a model pass (:func:`upper_estimate`, the slacks)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Point:
+    """One measured candidate: a complete .irc file and the RGB PSNR its decode gives."""
+
+    scale: int | float
+    codec: str
+    quality: int | None  # None: lossless
+    file_bytes: int  # every byte of the file, the rate_control record included
+    psnr_rgb: float  # math.inf: the decode equals the input
+    model: str | None = None
+    crm: str | None = None
+
+    @property
+    def setting(self) -> str:
+        return f"scale {self.scale}, {self.codec} " + ("lossless" if self.quality is None else f"q{self.quality}")
+
+    def describe(self) -> str:
+        return f"{db(self.psnr_rgb)} ({self.setting}, {self.file_bytes:,} bytes)"
+
+
+def db(psnr: float) -> str:
+    return "exact (infinite PSNR)" if math.isinf(psnr) else f"{psnr:.2f} dB"
+
+
+# bytes a float PSNR (at most 24 JSON characters) may add beyond "null" (4): the header is deflated
+# (irc.headz), where each added character costs at most 9 bits, plus a block's worth of slack
+PSNR_WIDTH = 40
+
+# Pruning (irc.ratesearch's module doc). Measured with the shipped models on 3 Kodak images
+# (kodim04, 13, 19) at x2, x4 and x8, avif/webp/jpeg (with its CRM)/jxl at q30, 60, 90: each of the
+# 108 decodes stays 0.41-5.06 dB below upper_estimate (benchmarks/RESULTS.md), so the slack is a
+# margin on a margin. Among one model's candidates on one image, a decoded LR further from the clean
+# one decoded better by at most 0.81 dB (513 ordered pairs, any two codecs, JPEG's CRM included):
+# MONOTONE_SLACK_DB is 1.
+# A scale only wins with a lossy LR, whose decode stays below the scale's ceiling (1-5 dB above), so
+# the ceiling bound needs no wide margin: Kodak ceilings differ from image to image by up to 1.4 dB
+# (x4) and 1.8 dB (x8) more than the models' mean Kodak PSNRs do, and CEILING_SLACK_DB is 1.5.
+ESTIMATE_SLACK_DB = 0.5
+MONOTONE_SLACK_DB = 1.0
+CEILING_SLACK_DB = 1.5
+SIZE_SLACK = 8  # bytes: a file with its PSNR in the record may deflate a little below its size with null
+
+
+def upper_estimate(ceiling: float, lr_psnr: float) -> float:
+    """An upper estimate (without slack) of the PSNR an upscale gives from a decoded LR that is
+    ``lr_psnr`` dB from the clean LR, for a model whose clean LR gives ``ceiling`` dB.
+
+    The inverse of an invertible rescaler reproduces its LR: downscaling the decoded image gives
+    the decoded LR again. The downscale is close to a local average, which does not enlarge a
+    difference, so the decoded image is at least as far from the input as the decoded LR is
+    from the clean one, on top of the model's own error (the ceiling); the two errors add."""
+    if math.isinf(lr_psnr):
+        return ceiling
+    if math.isinf(ceiling):
+        return lr_psnr
+    return -10.0 * math.log10(10.0 ** (-ceiling / 10.0) + 10.0 ** (-lr_psnr / 10.0))
+
+
+@dataclass(frozen=True)
+class Pair:
+    index: int  # search order among pairs: ties go to the earlier one
+    scale: int | float
+    codec: object  # irc.codecs.Codec
+    rungs: tuple  # qualities ascending, then None (lossless) where the codec has it
+
+    @property
+    def n_lossy(self) -> int:
+        return sum(r is not None for r in self.rungs)
+
+    @property
+    def lossless(self) -> bool:
+        return self.rungs[-1] is None
+
+
+def pairs_of(plan) -> list[Pair]:
+    out = []
+    for scale in plan.scales:
+        for codec in plan.codecs:
+            lossy = tuple(range(codec.quality_range[0], codec.quality_range[1] + 1)) if codec.lossy else ()
+            out.append(Pair(len(out), scale, codec, lossy + ((None,) if codec.lossless else ())))
+    return out
+
+
+def split(lo: int, hi: int, goal: float, v_lo: float | None, v_hi: float | None, interpolate: bool = True) -> int:
+    """The rung to measure next in (lo, hi), hi - lo > 1: interpolated where both ends' values
+    are known (finite, increasing) and ``interpolate``, else the midpoint."""
+    if interpolate and v_lo is not None and v_hi is not None and math.isfinite(v_lo) and math.isfinite(v_hi) \
+            and v_hi > v_lo:
+        t = (goal - v_lo) / (v_hi - v_lo)
+        return min(max(lo + round(t * (hi - lo)), lo + 1), hi - 1)
+    return (lo + hi) // 2
+
+
+def first_reaching(lo: int, hi: int, goal: float, value, v_lo: float | None = None, v_hi: float | None = None,
+                   log: bool = False) -> int:
+    """The lowest rung in (lo, hi] whose ``value`` reaches ``goal``, for a value that grows with the
+    rung, given value(hi) >= goal > value(lo) (``v_lo`` None: not measured, or lo = -1).
+
+    Bisection whose split point is interpolated between the measured ends (in log for sizes,
+    which grow about exponentially with quality); when two guesses in a row have not halved
+    the bracket, it halves it, so it never takes much more than plain bisection's steps.
+    """
+    f = math.log if log else float
+    guesses, width = 0, hi - lo  # interpolated steps since the bracket last halved, its width then
+    while hi - lo > 1:
+        known = v_lo is not None and v_hi is not None and math.isfinite(v_lo) and math.isfinite(v_hi) and v_hi > v_lo
+        if known and guesses < 2:
+            t = (f(goal) - f(v_lo)) / (f(v_hi) - f(v_lo))
+            mid, guesses = min(max(lo + round(t * (hi - lo)), lo + 1), hi - 1), guesses + 1
+        else:
+            mid, guesses = (lo + hi) // 2, 0
+        v = value(mid)
+        lo, hi, v_lo, v_hi = (lo, mid, v_lo, v) if v >= goal else (mid, hi, v, v_hi)
+        if (hi - lo) * 2 <= width or guesses == 0:
+            guesses, width = 0, hi - lo
+    return hi
+
+
+def better_psnr(p: Point, best: Point | None) -> bool:
+    return best is None or (p.psnr_rgb, -p.file_bytes) > (best.psnr_rgb, -best.file_bytes)
