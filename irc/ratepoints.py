@@ -38,7 +38,7 @@ PSNR_WIDTH = 40
 
 # Pruning (irc.ratesearch's module doc). Measured with the shipped models on 3 Kodak images
 # (kodim04, 13, 19) at x2, x4 and x8, avif/webp/jpeg (with its CRM)/jxl at q30, 60, 90: each of the
-# 108 decodes stays 0.41-5.06 dB below upper_estimate (benchmarks/RESULTS.md), so the slack is a
+# 108 decodes stays 0.4-5.1 dB below upper_estimate (benchmarks/ratesearch_bounds.py), so the slack is a
 # margin on a margin. Among one model's candidates on one image, a decoded LR further from the clean
 # one decoded better by at most 0.81 dB (513 ordered pairs, any two codecs, JPEG's CRM included):
 # MONOTONE_SLACK_DB is 1.
