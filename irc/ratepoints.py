@@ -91,12 +91,18 @@ def pairs_of(plan) -> list[Pair]:
     return out
 
 
-def split(lo: int, hi: int, goal: float, v_lo: float | None, v_hi: float | None, interpolate: bool = True) -> int:
-    """The rung to measure next in (lo, hi), hi - lo > 1: interpolated where both ends' values
-    are known (finite, increasing) and ``interpolate``, else the midpoint."""
-    if interpolate and v_lo is not None and v_hi is not None and math.isfinite(v_lo) and math.isfinite(v_hi) \
-            and v_hi > v_lo:
-        t = (goal - v_lo) / (v_hi - v_lo)
+def _known(v_lo: float | None, v_hi: float | None) -> bool:
+    """Whether both ends of a bracket are measured, finite and increasing (interpolation works)."""
+    return v_lo is not None and v_hi is not None and math.isfinite(v_lo) and math.isfinite(v_hi) and v_hi > v_lo
+
+
+def split(lo: int, hi: int, goal: float, v_lo: float | None, v_hi: float | None, interpolate: bool = True,
+          log: bool = False) -> int:
+    """The rung to measure next in (lo, hi), hi - lo > 1: interpolated (in log with ``log``) where
+    both ends' values are known and ``interpolate``, else the midpoint."""
+    if interpolate and _known(v_lo, v_hi):
+        f = math.log if log else float
+        t = (f(goal) - f(v_lo)) / (f(v_hi) - f(v_lo))
         return min(max(lo + round(t * (hi - lo)), lo + 1), hi - 1)
     return (lo + hi) // 2
 
@@ -110,15 +116,11 @@ def first_reaching(lo: int, hi: int, goal: float, value, v_lo: float | None = No
     which grow about exponentially with quality); when two guesses in a row have not halved
     the bracket, it halves it, so it never takes much more than plain bisection's steps.
     """
-    f = math.log if log else float
     guesses, width = 0, hi - lo  # interpolated steps since the bracket last halved, its width then
     while hi - lo > 1:
-        known = v_lo is not None and v_hi is not None and math.isfinite(v_lo) and math.isfinite(v_hi) and v_hi > v_lo
-        if known and guesses < 2:
-            t = (f(goal) - f(v_lo)) / (f(v_hi) - f(v_lo))
-            mid, guesses = min(max(lo + round(t * (hi - lo)), lo + 1), hi - 1), guesses + 1
-        else:
-            mid, guesses = (lo + hi) // 2, 0
+        interpolated = guesses < 2 and _known(v_lo, v_hi)
+        mid = split(lo, hi, goal, v_lo, v_hi, interpolated, log)
+        guesses = guesses + 1 if interpolated else 0
         v = value(mid)
         lo, hi, v_lo, v_hi = (lo, mid, v_lo, v) if v >= goal else (mid, hi, v, v_hi)
         if (hi - lo) * 2 <= width or guesses == 0:

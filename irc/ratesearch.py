@@ -31,9 +31,10 @@ What keeps it fast:
 * for the smallest file reaching a target: branch and bound. Each pair's first rung whose
   bound reaches the target is found with codec round trips alone (at scale 1, with no
   model, that is the answer itself); its size bounds the pair's answer from below. Pairs
-  are measured (scale 1's first) from the smallest such size up, each first at the highest rung smaller than
-  the best file so far (a pair that misses the target there is dropped after one upscale),
-  then by bisection from its first rung; pairs whose bound is not smaller are never measured;
+  are measured best first (scale 1's answers at once): the pair with the smallest bound takes
+  the next measurement, its highest rung smaller than the best file so far (a pair that misses
+  the target there is dropped after one upscale), then bisection steps from its first rung,
+  each raising its bound; pairs whose bound is not below the best file are never measured;
 * a scale's ceiling is itself bounded before its downscale, from the ceiling measured
   with the least downscaled model and the registry's Kodak PSNR of both models
   (:meth:`Search.ceiling_bound`): a target a few dB above the x2 ceiling skips x4 and x8.
@@ -76,6 +77,8 @@ class Search:
         self._files: dict = {}  # Point -> (bytes, EncodeInfo)
         self._psnr: dict = {}  # (model, LR shape, LR hash, CRM, CRM quality) -> PSNR
         self._decoded: dict = {}  # (pair, rung) -> the decoded LR
+        self._plans: dict = {}  # pair -> its lossless-or-lowest-rung EncodePlan, no CRM (model, resampling)
+        self._ceiling: dict = {}  # pair -> its measured ceiling
         self._ceilings: dict = {}  # model key -> (its spec, the measured ceiling), unresampled models
         self._seen: dict = {}  # model key -> [(decoded LR's PSNR, measured PSNR)] of its lossy candidates
         self.prune = PRUNE
@@ -200,15 +203,19 @@ class Search:
 
     def ceiling(self, pair: Pair) -> float:
         """The PSNR of the pair's model on its clean LR (no codec loss, no CRM): what the pair can reach."""
-        plan = self._plan_of(pair)
-        value = self._measure(plan, None, None, self._lr_of(plan)[0])
-        if plan.model is not None and not plan.resample:
-            self._ceilings[plan.model.key] = (plan.model, value)
-        return value
+        if pair.index not in self._ceiling:
+            plan = self._plan_of(pair)
+            value = self._ceiling[pair.index] = self._measure(plan, None, None, self._lr_of(plan)[0])
+            if plan.model is not None and not plan.resample:
+                self._ceilings[plan.model.key] = (plan.model, value)
+        return self._ceiling[pair.index]
 
     def _plan_of(self, pair: Pair):
-        q = pair.rungs[0]
-        return api.plan_encode(pair.scale, pair.codec.name, q, True if q is None else None, self.plan.model, "none")
+        if pair.index not in self._plans:
+            q = pair.rungs[0]
+            self._plans[pair.index] = api.plan_encode(pair.scale, pair.codec.name, q, True if q is None else None,
+                                                      self.plan.model, "none")
+        return self._plans[pair.index]
 
     def ceiling_bound(self, pair: Pair) -> float:
         """The pair's ceiling, bounded without a model pass where possible: from a ceiling measured
@@ -218,8 +225,10 @@ class Search:
         spec = plan.model
         if spec is None:
             return math.inf
-        if spec.key in self._ceilings or not self.prune or plan.resample:
-            return self.ceiling(pair) if spec.key in self._ceilings else math.inf
+        if spec.key in self._ceilings and not plan.resample:
+            return self._ceilings[spec.key][1]
+        if not self.prune or plan.resample:
+            return math.inf
         mine = spec.kodak.get("psnr_rgb")
         bounds = [value + mine - other.kodak["psnr_rgb"] + CEILING_SLACK_DB
                   for other, value in self._ceilings.values()
