@@ -16,7 +16,6 @@ fewer bits at equal PSNR).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -44,11 +43,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     names, tried = [m for m in args.models.split(",") if m], set()
     for spec in args.tries:
-        name, rest = spec.split("=", 1)
-        weights, like = rest.rsplit(":", 1)
-        base = registry.get_spec(like)
-        registry.register(dataclasses.replace(base, name=name, weights=str(Path(weights).resolve()), codecs=(),
-                                              version=1, kodak={}, description=f"trial weights {weights}"))
+        name = registry.register_trial(spec)
         names.append(name)
         tried.add(name)
     files = sorted(p for p in args.data.iterdir() if p.suffix.lower() == ".png")

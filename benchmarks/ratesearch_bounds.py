@@ -32,9 +32,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     qualities = [int(q) for q in args.qualities.split(",")]
-    print("| image | scale | codec | q | model | CRM | ceiling dB | LR dB | bound dB | decode dB | decode - bound |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    gaps, seen = [], {}  # seen: (image, model) -> [(LR dB, decode dB)]
+    print("| image | scale | codec | q | model | CRM | ceiling dB | LR dB | bound dB | decode dB | decode - bound | amp |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    gaps, seen, amps = [], {}, {}  # seen: (image, model) -> [(LR dB, decode dB)]; amps: (image, scale, codec) -> [amp]
     for stem in args.images.split(","):
         img = imageio.load(args.data / f"{stem}.png")
         plan = ratecontrol.plan_search(target_psnr=30.0)
@@ -54,8 +54,10 @@ def main() -> None:
                 p = s.point(pair, r)
                 gaps.append(p.psnr_rgb - bound)
                 seen.setdefault((stem, p.model), []).append((lr_db, p.psnr_rgb))
+                amp = amplification(ceiling, lr_db, p.psnr_rgb)
+                amps.setdefault((stem, pair.scale, pair.codec.name), []).append(amp)
                 print(f"| {stem} | {pair.scale} | {pair.codec.name} | {q} | {p.model} | {p.crm or '-'} | {ceiling:.2f} | "
-                      f"{lr_db:.2f} | {bound:.2f} | {p.psnr_rgb:.2f} | {p.psnr_rgb - bound:+.2f} |", flush=True)
+                      f"{lr_db:.2f} | {bound:.2f} | {p.psnr_rgb:.2f} | {p.psnr_rgb - bound:+.2f} | {amp:.2f} |", flush=True)
     if gaps:
         print(f"\n{len(gaps)} decodes: decode - bound from {min(gaps):+.2f} to {max(gaps):+.2f} dB "
               f"(the search's slack: {ratesearch.ESTIMATE_SLACK_DB} dB)")
@@ -64,6 +66,19 @@ def main() -> None:
         print(f"{len(better)} ordered pairs of one model's candidates: an LR no closer to the clean one decoded "
               f"at most {max(better, default=float('nan')):+.2f} dB better (the search's slack: "
               f"{ratesearch.MONOTONE_SLACK_DB} dB)")
+        spread = [max(v) / min(v) for v in amps.values() if len(v) > 1 and min(v) > 0]
+        print(f"amplification (the decode's MSE beyond the ceiling's, over the decoded LR's MSE): "
+              f"{min(min(v) for v in amps.values()):.2f} to {max(max(v) for v in amps.values()):.2f}; "
+              f"within one (image, scale, codec) over the qualities, max/min up to {max(spread, default=float('nan')):.2f}")
+
+
+def amplification(ceiling: float, lr_db: float, decode_db: float) -> float:
+    """How much of the decoded LR's squared error reaches the decode: (MSE_decode - MSE_ceiling) / MSE_LR.
+    The search's bound (upper_estimate) assumes at least 1."""
+    def mse(db):
+        return 10.0 ** (-db / 10.0)
+
+    return (mse(decode_db) - mse(ceiling)) / mse(lr_db)
 
 
 if __name__ == "__main__":

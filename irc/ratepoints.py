@@ -5,7 +5,7 @@ skip a model pass (:func:`upper_estimate`, the slacks)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,21 @@ class Pair:
     @property
     def lossless(self) -> bool:
         return self.rungs[-1] is None
+
+
+@dataclass(order=True)
+class Bracket:
+    """A pair's open quality bracket in the best-first search, ordered by the lower bound of its
+    file size (``least``), then by search order: rungs ``lo`` (missing the target, or below the
+    first candidate) and ``hi`` (reaching it, once measured), with their PSNRs."""
+    least: int
+    order: int
+    pair: Pair = field(compare=False)
+    lo: int = field(compare=False)
+    hi: int | None = field(default=None, compare=False)
+    v_lo: float | None = field(default=None, compare=False)
+    v_hi: float | None = field(default=None, compare=False)
+    turn: int = field(default=0, compare=False)  # steps taken: interpolated and plain bisection alternate
 
 
 def pairs_of(plan) -> list[Pair]:

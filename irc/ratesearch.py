@@ -53,7 +53,7 @@ import numpy as np
 from irc import api, imageio
 from irc.metrics import psnr_rgb
 from irc.ratepoints import (  # noqa: F401  (Point, db, the slacks and upper_estimate stay reachable here)
-    CEILING_SLACK_DB, ESTIMATE_SLACK_DB, MONOTONE_SLACK_DB, PSNR_WIDTH, SIZE_SLACK, Pair, Point, better_psnr, db, first_reaching, pairs_of,
+    CEILING_SLACK_DB, ESTIMATE_SLACK_DB, MONOTONE_SLACK_DB, PSNR_WIDTH, SIZE_SLACK, Bracket, Pair, Point, better_psnr, db, first_reaching, pairs_of,
     split, upper_estimate,
 )
 
@@ -283,11 +283,19 @@ class Search:
 
     def _lossless(self, pair: Pair, target: float, limit: float) -> Point | None:
         """The pair's lossless candidate, if it may fit in ``limit`` bytes and reaches ``target``."""
+        if self._out_of_reach(pair, target):
+            return None
+        p = self._lossless_within(pair, limit)
+        return p if p is not None and p.psnr_rgb >= target else None
+
+    def _lossless_within(self, pair: Pair, limit: float) -> Point | None:
+        """The pair's lossless candidate, measured unless its size bound already exceeds ``limit``,
+        if it fits in ``limit`` bytes."""
         r = len(pair.rungs) - 1
-        if self._out_of_reach(pair, target) or self.bound(pair, r) - PSNR_WIDTH > limit:
+        if not pair.lossless or self.bound(pair, r) - PSNR_WIDTH > limit:
             return None
         p = self.point(pair, r)
-        return p if p.psnr_rgb >= target and p.file_bytes <= limit else None
+        return p if p.file_bytes <= limit else None
 
     def smallest_reaching(self, target: float, cap: float) -> Point | None:
         """The smallest file (within ``cap`` bytes) whose decode reaches ``target`` dB.
@@ -313,31 +321,33 @@ class Search:
                 if found.file_bytes <= cap and (best is None or found.file_bytes < best.file_bytes):
                     best = found
             elif start is not None:
-                heapq.heappush(heap, (self._least(pair, start), order, pair.index, start - 1, None, None, None, 0))
-        pairs = {p.index: p for p in self.pairs}
+                heapq.heappush(heap, Bracket(self._least(pair, start), order, pair, start - 1))
         while heap:
-            least, order, index, lo, hi, v_lo, v_hi, turn = heapq.heappop(heap)
-            limit = cap if best is None else min(cap, best.file_bytes - 1)
-            if least > limit:
+            b = heapq.heappop(heap)
+            pair, limit = b.pair, cap if best is None else min(cap, best.file_bytes - 1)
+            if b.least > limit:
                 break  # the heap is ordered by bound: no pair left can beat the best
-            pair = pairs[index]
             top = self._last_fitting(pair, limit)
-            if top is None or top <= lo or self.ceiling(pair) < target:
+            if top is None or top <= b.lo or self.ceiling(pair) < target:
                 continue
-            if hi is None or hi > top:  # the highest rung that fits first: missing there drops the pair
-                hi, v_hi = top, self.point(pair, top).psnr_rgb
-                if v_hi < target:
+            if b.hi is None or b.hi > top:  # the highest rung that fits first: missing there drops the pair
+                b.hi, b.v_hi = top, self.point(pair, top).psnr_rgb
+                if b.v_hi < target:
                     if top == pair.n_lossy - 1 and pair.lossless:
                         lossless.append(pair)
                     continue
-            if hi - lo > 1:  # interpolated and plain bisection steps in turn (first_reaching's idea)
-                mid = split(lo, hi, target, v_lo, v_hi, interpolate=turn % 2 == 0)
+            if b.hi - b.lo > 1:  # interpolated and plain bisection steps in turn (first_reaching's idea)
+                mid = split(b.lo, b.hi, target, b.v_lo, b.v_hi, interpolate=b.turn % 2 == 0)
                 v = self.point(pair, mid).psnr_rgb
-                lo, hi, v_lo, v_hi = (lo, mid, v_lo, v) if v >= target else (mid, hi, v, v_hi)
-            if hi - lo > 1:
-                heapq.heappush(heap, (self._least(pair, lo + 1), order, index, lo, hi, v_lo, v_hi, turn + 1))
-            elif self.point(pair, hi).file_bytes <= limit:  # (it does where sizes grow with the rung)
-                best = self.point(pair, hi)
+                if v >= target:
+                    b.hi, b.v_hi = mid, v
+                else:
+                    b.lo, b.v_lo = mid, v
+            if b.hi - b.lo > 1:
+                b.least, b.turn = self._least(pair, b.lo + 1), b.turn + 1
+                heapq.heappush(heap, b)
+            elif self.point(pair, b.hi).file_bytes <= limit:  # (it does where sizes grow with the rung)
+                best = self.point(pair, b.hi)
         for pair in lossless:
             found = self._lossless(pair, target, cap if best is None else min(cap, best.file_bytes - 1))
             if found is not None:
@@ -357,11 +367,9 @@ class Search:
             top = self._last_fitting(pair, cap)
             useful = top is not None and (best is None or self.estimate(pair, top) >= best.psnr_rgb)
             found = [self.point(pair, top)] if useful else []
-            if pair.lossless and (top == pair.n_lossy - 1 or pair.n_lossy == 0):
-                r = len(pair.rungs) - 1
-                if self.bound(pair, r) - PSNR_WIDTH <= cap:
-                    found.append(self.point(pair, r))
-            for p in found:
+            if top == pair.n_lossy - 1 or pair.n_lossy == 0:  # every lossy rung fits: lossless may too
+                found.append(self._lossless_within(pair, cap))
+            for p in filter(None, found):
                 if p.file_bytes <= cap and better_psnr(p, best):
                     best = p
         return best

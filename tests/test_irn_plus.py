@@ -66,7 +66,7 @@ def test_discriminator_takes_any_crop_and_has_the_documented_size():
 
 def test_d_step_moves_only_the_discriminator_and_lowers_its_loss():
     torch.manual_seed(0)
-    gen, adversary = IRN(2, blocks_per_module=1), Adversary(Discriminator(hidden=8), lr=1e-3)
+    gen, adversary = IRN(2, blocks_per_module=1), Adversary(Discriminator(hidden=8), lr=1e-4)
     x = _batch()
     y, z = gen(x)
     fake = gen.inverse(y, torch.randn_like(z))  # with a graph back to the generator
@@ -74,9 +74,9 @@ def test_d_step_moves_only_the_discriminator_and_lowers_its_loss():
     first = adversary.d_step(x, fake)
     assert _same(gen, g_before) and all(p.grad is None for p in gen.parameters())
     assert not _same(adversary.disc, d_before)
-    second = adversary.d_step(x, fake)
-    assert float(second["d_loss"]) < float(first["d_loss"])
-    assert adversary.steps == 2
+    later = [adversary.d_step(x, fake) for _ in range(4)][-1]  # Adam's first step may overshoot
+    assert float(later["d_loss"]) < float(first["d_loss"]) - 0.2
+    assert adversary.steps == 5
     assert set(first) == {"d_loss", "d_real", "d_fake", "d_acc", "gan"}
 
 
@@ -175,6 +175,21 @@ def test_warm_up_only_leaves_the_base_weights(folders, tmp_path, tiny_models):
     assert state["opt"]["state"] == {} and state["adversary"]["steps"] == 1
 
 
+def test_init_from_replaces_the_registered_weights(folders, tmp_path, tiny_models):
+    """A first stage of the base's architecture (e.g. trained with sampled z) is the start,
+    and the base's architecture still comes from the registry."""
+    from safetensors.torch import load_file, save_file
+
+    base = load_file(str(tiny_models[2].weights_path))
+    other = {k: (v.float() + 0.01).to(v.dtype) for k, v in base.items()}
+    save_file(other, str(tmp_path / "stage1.safetensors"))
+    ckpt = train_irn_plus(_config(folders, tmp_path / "run", iters=1, d_warmup=5, val_dir=None,
+                                  init_from=str(tmp_path / "stage1.safetensors")))
+    state = _load(ckpt)
+    assert all(torch.equal(state["model"][k], v.float()) for k, v in other.items())
+    assert state["config"]["base"] == "tiny-x2" and state["config"]["init_from"].endswith("stage1.safetensors")
+
+
 # -- the command ------------------------------------------------------------------------
 
 TINY_CLI = ["--base", "tiny-x2", "--batch", 2, "--crop", 32, "--threads", 1]
@@ -204,9 +219,25 @@ def test_cli_trains_and_exports(folders, tmp_path):
     (["--d-warmup", -1], "--d-warmup"),
     (["--d-lr", 0], "--d-lr"),
     (["--z-ramp", -5], "--z-ramp"),
+    (["--init-from", "no/such/stage1.pt"], "--init-from"),
 ])
 def test_cli_bad_options_are_one_clear_line(folders, tmp_path, args, needle):
     out = tmp_path / "run"
     r = run_cli("train", "irn-plus", "--data", folders[0], "--out", out, "--iters", 2, *TINY_CLI, *args)
     _assert_one_line_error(r, needle)
     assert not (out / "last.pt").exists()
+
+
+def test_the_discriminator_keeps_the_signal_through_its_layers():
+    """He initialisation: without a normalisation, PyTorch's default one shrank the features'
+    standard deviation about 40x over the eight convolutions and gave every crop the same logit."""
+    torch.manual_seed(0)
+    disc = Discriminator()
+    h = torch.rand(4, 3, 64, 64) * 2 - 1
+    stds = []
+    with torch.no_grad():
+        for layer in disc.features:
+            h = layer(h)
+            if isinstance(layer, torch.nn.LeakyReLU):
+                stds.append(float(h.std()))
+    assert min(stds) > 0.5 * stds[0]

@@ -107,3 +107,20 @@ def test_the_newest_version_answers_to_its_number_too():
         registry.get_spec(f"fgrn-x4@{newest.version + 1}")
     with pytest.raises(IrcError, match="unknown model"):
         registry.get_spec("nosuch@1")
+
+
+def test_trial_weights_register_under_a_new_name_for_the_process(tiny_models, photo):
+    name = registry.register_trial(f"trial-x2={tiny_models[2].weights_path}:tiny-x2")
+    try:
+        spec = registry.get_spec(name)
+        assert (spec.scale, spec.arch, spec.version) == (2, tiny_models[2].arch, 1)
+        assert spec.weights_path == tiny_models[2].weights_path.resolve() and not spec.kodak
+        data = api.encode(photo, scale=None, codec="png", model=name)
+        assert np.asarray(api.decode(data)).shape == photo.shape
+    finally:
+        registry.unregister(name)
+    for bad, needle in (("no-equals", "NAME=WEIGHTS:LIKE"), ("a=weights-without-like", "NAME=WEIGHTS:LIKE"),
+                        ("a=/no/such/file.safetensors:tiny-x2", "not found"),
+                        (f"a={tiny_models[2].weights_path}:no-such-model", "unknown model")):
+        with pytest.raises(IrcError, match=needle):
+            registry.register_trial(bad)

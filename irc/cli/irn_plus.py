@@ -16,6 +16,8 @@ from irc.errors import IrcError
 
 Z_RAMP_HELP = ("Grow T from 0 to --z-temperature over this many generator steps (0: T from the start, as the paper). "
                "The shipped IRNs were trained with z = 0 and decode a random z badly: ease them in.")
+INIT_HELP = ("Weights of --base's architecture to start from instead of its registered ones: a run's last.pt or "
+             "a .safetensors, e.g. the paper's first stage, `irc train irn --z sample --init-from irn-x4`.")
 
 
 @train_app.command("irn-plus")
@@ -38,6 +40,7 @@ def train_irn_plus(
     d_norm: str = typer.Option("none", "--d-norm", help="Discriminator normalisation: none, or batch (SRGAN's)."),
     z_temperature: float = typer.Option(1.0, "--z-temperature", help="z ~ N(0, T^2) in training (1: the full distribution)."),
     z_ramp: int = typer.Option(0, "--z-ramp", help=Z_RAMP_HELP),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help=INIT_HELP),
     grad_clip: float = typer.Option(1.0, "--grad-clip", help="Generator gradient-norm clip (0: off)."),
     val_dir: Optional[Path] = typer.Option(None, "--val-dir", help="Validation folder, e.g. ../shared/data/kodak (PSNR, z = 0)."),
     val_images: int = opt.VAL_IMAGES,
@@ -77,7 +80,7 @@ def train_irn_plus(
                 lambda_distr=lambda_distr, gan_norm_pixels=gan_norm_pixels, d_lr=d_lr, d_warmup=d_warmup,
                 d_norm=d_norm, z_temperature=z_temperature, z_ramp=z_ramp,
                 **_common_options(data, out_dir, crop, batch, iters, lr, warmup, schedule, grad_clip, val_dir,
-                                  val_images, val_every, checkpoint_minutes, time_budget, None, device,
+                                  val_images, val_every, checkpoint_minutes, time_budget, init_from, device,
                                   threads, seed, precision, ema),
             )
             check_config(cfg)

@@ -154,6 +154,23 @@ def register(spec: ModelSpec) -> None:
     load_model.cache_clear()
 
 
+def register_trial(text: str) -> str:
+    """``NAME=WEIGHTS:LIKE``: register unshipped weights (an exported checkpoint) under NAME, with the
+    family and sizes of the installed model LIKE, for this process only (benchmarks' ``--try``)."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    name, sep, rest = text.partition("=")
+    weights, colon, like = rest.rpartition(":")
+    if not (sep and colon and name and weights and like):
+        raise IrcError(f"a trial model is NAME=WEIGHTS:LIKE, got {text!r}")
+    if not Path(weights).is_file():
+        raise IrcError(f"trial weights not found: {weights}")
+    register(replace(get_spec(like), name=name, weights=str(Path(weights).resolve()), codecs=(), version=1,
+                     kodak={}, description=f"trial weights {weights}"))
+    return name
+
+
 def unregister(name: str) -> None:
     """Remove a model added with :func:`register` (no-op if absent)."""
     _extra.pop(name, None)

@@ -29,6 +29,12 @@ the shipped irn-x4's mean L1 error (96x96 BSD200 crops, values in [0, 1]) is 0.0
 already 0.44 at T = 0.05 and 150 at T = 1.
 ``z_ramp`` eases it in: T grows from 0 to ``z_temperature`` over that many generator steps
 (the paper's base, pre-trained with sampled z, starts at T = 1: ``z_ramp`` 0).
+The paper's own route, a first stage with sampled z (``irc train irn --z sample --init-from
+irn-x4``, ``init_from`` here), was measured too: from irn-x4 it fell to 13.8 dB on the 4 Kodak
+validation images at z = 0 after 20 steps and had climbed back only to 23.0 dB (irn-x4: 32.3)
+after 200 (0.17 CPU-hours). ``z_temperature`` 0 trains what the decoder uses (z = 0): the
+generator is then a deterministic map of the LR, and the JS term of Eq. 10 matches the
+distribution of x' = f^-1(y, 0) to that of x; this is how ``irn-plus-x4`` was trained.
 
 The schedule (section 4.1): Adam (0.9, 0.999) at 1e-4 for the generator and T; T is trained
 alone for the first ``d_warmup`` steps (the paper: 5000; 200 by default for a CPU run; they
@@ -158,7 +164,7 @@ def train_irn_plus(cfg: IRNPlusTrainConfig, resume: bool = False,
     if not resume:
         spec = base_spec(cfg.base)
         cfg.scale, cfg.base_params, cfg.base_version = spec.scale, dict(spec.params), spec.version
-        cfg.init_from = str(spec.weights_path)
+        cfg.init_from = str(cfg.init_from or spec.weights_path)  # a z-sampled first stage, or the registered weights
     elif not cfg.base_version and (Path(cfg.out) / "config.json").exists():  # a config made afresh: the run's record
         saved = json.loads((Path(cfg.out) / "config.json").read_text())
         cfg.scale, cfg.base_params, cfg.base_version = saved["scale"], saved["base_params"], saved["base_version"]
