@@ -30,8 +30,10 @@ GOLDEN = {
     ("irn-x2@1", "kodim23"): 44.009,
     ("irn-x4", "kodim03"): 33.347,
     ("irn-x4", "kodim23"): 34.866,
-    ("irn-e-x4", "kodim03"): 32.570,  # version 2 (campaign, 2026-11-25)
-    ("irn-e-x4", "kodim23"): 34.778,
+    ("irn-e-x4", "kodim03"): 33.417,  # version 3 (campaign in bf16, 2026-12-07)
+    ("irn-e-x4", "kodim23"): 35.650,
+    ("irn-e-x4@2", "kodim03"): 32.570,  # version 2 (campaign, 2026-11-25) stays for old files
+    ("irn-e-x4@2", "kodim23"): 34.778,
     ("irn-e-x4@1", "kodim03"): 31.305,
     ("irn-e-x4@1", "kodim23"): 32.339,
     ("irn-x8", "kodim03"): 30.709,  # version 3 (campaign in bf16, 2026-12-06, sixth session)
@@ -44,8 +46,10 @@ GOLDEN = {
     ("irn-x2-noise", "kodim23"): 43.418,
     ("fgrn-x2", "kodim03"): 41.436,  # FGRN, version 1 (2026-11-25)
     ("fgrn-x2", "kodim23"): 45.064,
-    ("fgrn-x4", "kodim03"): 34.098,  # FGRN x4, version 2 (campaign in bf16, 2026-12-06)
-    ("fgrn-x4", "kodim23"): 36.109,
+    ("fgrn-x4", "kodim03"): 34.508,  # FGRN x4, version 3 (campaign in bf16, 2026-12-07)
+    ("fgrn-x4", "kodim23"): 36.504,
+    ("fgrn-x4@2", "kodim03"): 34.098,  # version 2 (2026-12-06) stays for old files
+    ("fgrn-x4@2", "kodim23"): 36.109,
     ("fgrn-x4@1", "kodim03"): 33.631,  # version 1 (2026-11-25, the x4 shoot-out run) stays for old files
     ("fgrn-x4@1", "kodim23"): 35.416,
     ("hcflow-x4", "kodim03"): 33.017,  # HCFlow x4, version 2 (campaign in bf16, 2026-12-06)
