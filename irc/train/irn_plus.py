@@ -34,7 +34,7 @@ irn-x4``, ``init_from`` here), was measured too: from irn-x4 it fell to 13.8 dB 
 validation images at z = 0 after 20 steps and had climbed back only to 23.0 dB (irn-x4: 32.3)
 after 200 (0.17 CPU-hours). ``z_temperature`` 0 trains what the decoder uses (z = 0): the
 generator is then a deterministic map of the LR, and the JS term of Eq. 10 matches the
-distribution of x' = f^-1(y, 0) to that of x; this is how ``irn-plus-x4`` was trained.
+distribution of x' = f^-1(y, 0) to that of x (the route measured for ``irn-plus-x4``, docs/MODELS.md).
 
 The schedule (section 4.1): Adam (0.9, 0.999) at 1e-4 for the generator and T; T is trained
 alone for the first ``d_warmup`` steps (the paper: 5000; 200 by default for a CPU run; they
