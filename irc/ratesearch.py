@@ -77,6 +77,7 @@ class Search:
         self._files: dict = {}  # Point -> (bytes, EncodeInfo)
         self._psnr: dict = {}  # (model, LR shape, LR hash, CRM, CRM quality) -> PSNR
         self._decoded: dict = {}  # (pair, rung) -> the decoded LR
+        self._lr_psnrs: dict = {}  # (pair, rung) -> its PSNR against the clean LR
         self._plans: dict = {}  # pair -> its lossless-or-lowest-rung EncodePlan, no CRM (model, resampling)
         self._ceiling: dict = {}  # pair -> its measured ceiling
         self._ceilings: dict = {}  # model key -> (its spec, the measured ceiling), unresampled models
@@ -92,6 +93,7 @@ class Search:
         self._points.clear()
         self._files.clear()
         self._decoded.clear()
+        self._lr_psnrs.clear()
 
     def space(self) -> str:
         return (f"scale {', '.join(map(str, self.plan.scales))} x codec "
@@ -181,9 +183,12 @@ class Search:
 
     def _lr_psnr(self, pair: Pair, r: int) -> float:
         """The PSNR of the candidate's decoded LR against the clean LR (image channels)."""
-        plan = self._encode(pair, r)[0]
-        n = plan.model.lr_channels
-        return psnr_rgb(self._lr_of(plan)[0][..., :n], self._decode(pair, r)[..., :n])
+        key = (pair.index, r)
+        if key not in self._lr_psnrs:  # estimates ask for it again at every bisection step
+            plan = self._encode(pair, r)[0]
+            n = plan.model.lr_channels
+            self._lr_psnrs[key] = psnr_rgb(self._lr_of(plan)[0][..., :n], self._decode(pair, r)[..., :n])
+        return self._lr_psnrs[key]
 
     def _measure(self, plan, crm, quality, lr: np.ndarray) -> float:
         """RGB PSNR of what `irc decode` makes of this decoded LR of ``plan``'s model (memoised)."""
