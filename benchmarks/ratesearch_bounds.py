@@ -34,7 +34,7 @@ def main() -> None:
     qualities = [int(q) for q in args.qualities.split(",")]
     print("| image | scale | codec | q | model | CRM | ceiling dB | LR dB | bound dB | decode dB | decode - bound | amp |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    gaps, seen, amps = [], {}, {}  # seen: (image, model) -> [(LR dB, decode dB)]; amps: (image, scale, codec) -> [amp]
+    gaps, seen, amps, decodes = [], {}, {}, []  # seen: (image, model) -> [(LR dB, decode dB)]; amps: (image, scale, codec) -> [amp]
     for stem in args.images.split(","):
         img = imageio.load(args.data / f"{stem}.png")
         plan = ratecontrol.plan_search(target_psnr=30.0)
@@ -54,6 +54,7 @@ def main() -> None:
                 p = s.point(pair, r)
                 gaps.append(p.psnr_rgb - bound)
                 seen.setdefault((stem, p.model), []).append((lr_db, p.psnr_rgb))
+                decodes.append((stem, pair.scale, p.model, ceiling, lr_db, p.psnr_rgb))
                 amp = amplification(ceiling, lr_db, p.psnr_rgb)
                 amps.setdefault((stem, pair.scale, pair.codec.name), []).append(amp)
                 print(f"| {stem} | {pair.scale} | {pair.codec.name} | {q} | {p.model} | {p.crm or '-'} | {ceiling:.2f} | "
@@ -70,6 +71,29 @@ def main() -> None:
         print(f"amplification (the decode's MSE beyond the ceiling's, over the decoded LR's MSE): "
               f"{min(min(v) for v in amps.values()):.2f} to {max(max(v) for v in amps.values()):.2f}; "
               f"within one (image, scale, codec) over the qualities, max/min up to {max(spread, default=float('nan')):.2f}")
+        calibration(decodes)
+
+
+def calibration(decodes: list) -> None:
+    """The search's calibrated bound (ratepoints.calibrated_amplification) checked on every decode:
+    each one bounded from the other decodes of its image by its model or one of no larger scale, as
+    the search would have them. ``decodes``: (image, scale, model, ceiling, LR dB, decode dB)."""
+    from irc.ratepoints import AMP_MARGIN, ESTIMATE_SLACK_DB, calibrated_amplification, upper_estimate
+
+    ratios, gaps = {}, []
+    for i, (stem, scale, model, ceiling, lr_db, decode_db) in enumerate(decodes):
+        others = [d for j, d in enumerate(decodes) if j != i and d[0] == stem and d[1] <= scale]
+        for o in others:
+            if o[4] <= lr_db:
+                kind = "one model" if o[2] == model else "a lesser or equal scale's model"
+                ratios.setdefault(kind, []).append(amplification(ceiling, lr_db, decode_db) / amplification(*o[3:]))
+        amp = calibrated_amplification(lr_db, [o[3:] for o in others])
+        gaps.append(decode_db - upper_estimate(ceiling, lr_db, amp))
+    for kind, v in ratios.items():
+        print(f"{kind}: an LR at least as close as another's amplified at least {min(v):.2f}x as much "
+              f"({len(v)} ordered pairs of one image; AMP_MARGIN {AMP_MARGIN})")
+    print(f"{len(gaps)} decodes against the calibrated bound (from the image's other decodes): decode - bound "
+          f"from {min(gaps):+.2f} to {max(gaps):+.2f} dB (the search's slack: {ESTIMATE_SLACK_DB} dB)")
 
 
 def amplification(ceiling: float, lr_db: float, decode_db: float) -> float:

@@ -27,14 +27,20 @@ What keeps it fast:
   upscale (:meth:`Search.estimate`) by :func:`irc.ratepoints.upper_estimate`, from its
   decoded LR's PSNR against the clean LR (a codec decode at LR size) and the pair's
   ceiling, and by the measured PSNR of any candidate of the same model whose decoded LR
-  is at least as close to the clean one (plus a slack);
+  is at least as close to the clean one (plus a slack). Once candidates are measured, the
+  bound is calibrated on them: the inverse amplifies the LR's error (1.3-7.7x in MSE), more
+  for a closer LR and a larger scale, so a candidate whose LR is at least as close as one
+  measured with its model, or with one of no larger scale, is assumed to amplify at least
+  AMP_MARGIN times as much (:func:`irc.ratepoints.calibrated_amplification`);
 * for the smallest file reaching a target: branch and bound. Each pair's first rung whose
   bound reaches the target is found with codec round trips alone (at scale 1, with no
   model, that is the answer itself); its size bounds the pair's answer from below. Pairs
   are measured best first (scale 1's answers at once): the pair with the smallest bound takes
   the next measurement, its highest rung smaller than the best file so far (a pair that misses
-  the target there is dropped after one upscale), then bisection steps from its first rung,
-  each raising its bound; pairs whose bound is not below the best file are never measured;
+  the target there is dropped after one upscale, or before it where the bounds, tightened by
+  the measurements since it was queued, say it misses), then bisection steps from its first
+  rung, each raising its bound; pairs whose bound is not below the best file are never measured
+  (:mod:`irc.ratequeries`);
 * a scale's ceiling is itself bounded before its downscale, from the ceiling measured
   with the least downscaled model and the registry's Kodak PSNR of both models
   (:meth:`Search.ceiling_bound`): a target a few dB above the x2 ceiling skips x4 and x8.
@@ -52,16 +58,17 @@ import numpy as np
 
 from irc import api, imageio
 from irc.metrics import psnr_rgb
-from irc.ratepoints import (  # noqa: F401  (Point, db, the slacks and upper_estimate stay reachable here)
-    CEILING_SLACK_DB, ESTIMATE_SLACK_DB, MONOTONE_SLACK_DB, PSNR_WIDTH, SIZE_SLACK, Bracket, Pair, Point, better_psnr, db, first_reaching, pairs_of,
-    split, upper_estimate,
+from irc.ratequeries import Queries
+from irc.ratepoints import (  # noqa: F401  (db, the slacks and upper_estimate stay reachable here)
+    CEILING_SLACK_DB, ESTIMATE_SLACK_DB, MONOTONE_SLACK_DB, PSNR_WIDTH, Pair, Point, db, lossy_estimate, pairs_of,
+    upper_estimate,
 )
 
-SEARCH_VERSION = 2  # 2: pruned by bounds, branch and bound (cached bench points key on it)
+SEARCH_VERSION = 3  # 2: pruned by bounds, branch and bound; 3: calibrated bounds (cached bench points key on it)
 PRUNE = True  # False: each pair is bisected on measured PSNRs alone (tests; ratecontrol_time.py --no-prune)
 
 
-class Search:
+class Search(Queries):
     """Candidates of one image under one :class:`irc.ratecontrol.SearchPlan`, measured on demand."""
 
     def __init__(self, img, plan, record: dict, device: str, tile: int, overlap: int, backend: str = "auto",
@@ -168,18 +175,17 @@ class Search:
 
     def estimate(self, pair: Pair, r: int) -> float:
         """An upper estimate of the candidate's PSNR: measured where that is cheap (scale 1, the
-        lossless rung once the ceiling is known), else :func:`upper_estimate` plus slack, with
+        lossless rung once the ceiling is known), else :func:`irc.ratepoints.lossy_estimate`, with
         no upscale of its own. Without pruning: the measured PSNR."""
         if self._exact(pair):
             return self.point(pair, r).psnr_rgb
         if pair.rungs[r] is None:
             return self._ceiling_or_bound(pair)
-        plan = self._encode(pair, r)[0]
-        lr_psnr = self._lr_psnr(pair, r)
-        bound = upper_estimate(self._ceiling_or_bound(pair), lr_psnr) + ESTIMATE_SLACK_DB
-        # an LR no closer to the clean one than a measured candidate's does not decode better
-        seen = [psnr for other, psnr in self._seen.get(plan.model.key, ()) if other >= lr_psnr]
-        return min([bound] + [psnr + MONOTONE_SLACK_DB for psnr in seen])
+        key = self._encode(pair, r)[0].model.key
+        measured = [] if self._plan_of(pair).resample else [  # this image's decodes, its own model's or a lesser scale's
+            (ceiling, lr, psnr) for k, (spec, ceiling) in self._ceilings.items() if spec.scale <= pair.scale
+            for lr, psnr in self._seen.get(k, ())]
+        return lossy_estimate(self._ceiling_or_bound(pair), self._lr_psnr(pair, r), self._seen.get(key, ()), measured)
 
     def _lr_psnr(self, pair: Pair, r: int) -> float:
         """The PSNR of the candidate's decoded LR against the clean LR (image channels)."""
@@ -259,138 +265,3 @@ class Search:
         return self._files[point]
 
     # ---- bisection ------------------------------------------------------------------------------
-
-    def _last_fitting(self, pair: Pair, limit: float) -> int | None:
-        """The highest lossy rung whose file fits in ``limit`` bytes (sizes taken to grow with quality)."""
-        n = pair.n_lossy
-        if n == 0:
-            return None
-        if math.isinf(limit):
-            return n - 1
-        if self.bound(pair, 0) > limit:
-            return None
-        if self.bound(pair, n - 1) <= limit:
-            return n - 1
-        # the first rung that does not fit, then one below it
-        return first_reaching(0, n - 1, limit + 1, lambda r: self.bound(pair, r), self.bound(pair, 0),
-                              self.bound(pair, n - 1), log=True) - 1
-
-    def _first_rung(self, pair: Pair, target: float, cap: float) -> tuple[int | None, bool]:
-        """(the lowest lossy rung within ``cap`` bytes whose estimate reaches ``target``, or None;
-        whether the lossless rung is worth a look: every lossy rung fits and none can reach).
-        No rung below the first can reach the target; at scale 1 (or unpruned) it is the answer."""
-        top = self._last_fitting(pair, cap)
-        if top is not None:
-            est_top = self.estimate(pair, top)
-            if est_top >= target:
-                return first_reaching(-1, top, target, lambda r: self.estimate(pair, r), None, est_top), False
-        return None, pair.lossless and (pair.n_lossy == 0 or top == pair.n_lossy - 1)
-
-    def _lossless(self, pair: Pair, target: float, limit: float) -> Point | None:
-        """The pair's lossless candidate, if it may fit in ``limit`` bytes and reaches ``target``."""
-        if self._out_of_reach(pair, target):
-            return None
-        p = self._lossless_within(pair, limit)
-        return p if p is not None and p.psnr_rgb >= target else None
-
-    def _lossless_within(self, pair: Pair, limit: float) -> Point | None:
-        """The pair's lossless candidate, measured unless its size bound already exceeds ``limit``,
-        if it fits in ``limit`` bytes."""
-        r = len(pair.rungs) - 1
-        if not pair.lossless or self.bound(pair, r) - PSNR_WIDTH > limit:
-            return None
-        p = self.point(pair, r)
-        return p if p.file_bytes <= limit else None
-
-    def smallest_reaching(self, target: float, cap: float) -> Point | None:
-        """The smallest file (within ``cap`` bytes) whose decode reaches ``target`` dB.
-
-        Best-first branch and bound: each pair's first rung whose estimate reaches the target is
-        found with codec round trips alone (at scale 1 it is the answer); its size bounds the
-        pair's answer from below. The pair with the smallest bound takes the next measurement
-        (its highest rung within the best file so far, then bisection), which raises its bound
-        or settles it; a pair whose bound is not below the best file is dropped."""
-        import heapq
-
-        self._anchor()
-        best, heap, lossless = None, [], []
-        # scale 1 first (no model pass), then the most downscaled; this order also breaks ties
-        for order, pair in enumerate(sorted(self.pairs, key=lambda p: (p.scale != 1, -p.scale, p.index))):
-            if self._out_of_reach(pair, target):
-                continue
-            start, try_lossless = self._first_rung(pair, target, cap)
-            if try_lossless:
-                lossless.append(pair)
-            elif start is not None and self._exact(pair):
-                found = self.point(pair, start)
-                if found.file_bytes <= cap and (best is None or found.file_bytes < best.file_bytes):
-                    best = found
-            elif start is not None:
-                heapq.heappush(heap, Bracket(self._least(pair, start), order, pair, start - 1))
-        while heap:
-            b = heapq.heappop(heap)
-            pair, limit = b.pair, cap if best is None else min(cap, best.file_bytes - 1)
-            if b.least > limit:
-                break  # the heap is ordered by bound: no pair left can beat the best
-            top = self._last_fitting(pair, limit)
-            if top is None or top <= b.lo or self.ceiling(pair) < target:
-                continue
-            if b.hi is None or b.hi > top:  # the highest rung that fits first: missing there drops the pair
-                b.hi, b.v_hi = top, self.point(pair, top).psnr_rgb
-                if b.v_hi < target:
-                    if top == pair.n_lossy - 1 and pair.lossless:
-                        lossless.append(pair)
-                    continue
-            if b.hi - b.lo > 1:  # interpolated and plain bisection steps in turn (first_reaching's idea)
-                mid = split(b.lo, b.hi, target, b.v_lo, b.v_hi, interpolate=b.turn % 2 == 0)
-                v = self.point(pair, mid).psnr_rgb
-                if v >= target:
-                    b.hi, b.v_hi = mid, v
-                else:
-                    b.lo, b.v_lo = mid, v
-            if b.hi - b.lo > 1:
-                b.least, b.turn = self._least(pair, b.lo + 1), b.turn + 1
-                heapq.heappush(heap, b)
-            elif self.point(pair, b.hi).file_bytes <= limit:  # (it does where sizes grow with the rung)
-                best = self.point(pair, b.hi)
-        for pair in lossless:
-            found = self._lossless(pair, target, cap if best is None else min(cap, best.file_bytes - 1))
-            if found is not None:
-                best = found
-        return best
-
-    def _least(self, pair: Pair, r: int) -> int:
-        """A lower bound of the size of any file of the pair at rung ``r`` or above."""
-        return self.bound(pair, r) - PSNR_WIDTH - SIZE_SLACK
-
-    def best_within(self, cap: float) -> Point | None:
-        """The highest PSNR within ``cap`` bytes (then the smaller file)."""
-        best = None
-        for pair in sorted(self.pairs, key=lambda p: (p.scale, p.index)):  # the highest ceilings first
-            if best is not None and self._out_of_reach(pair, best.psnr_rgb + 1e-9):
-                continue
-            top = self._last_fitting(pair, cap)
-            useful = top is not None and (best is None or self.estimate(pair, top) >= best.psnr_rgb)
-            found = [self.point(pair, top)] if useful else []
-            if top == pair.n_lossy - 1 or pair.n_lossy == 0:  # every lossy rung fits: lossless may too
-                found.append(self._lossless_within(pair, cap))
-            for p in filter(None, found):
-                if p.file_bytes <= cap and better_psnr(p, best):
-                    best = p
-        return best
-
-    def best_overall(self) -> Point:
-        """The highest PSNR any candidate reaches (for the message when a target is out of reach)."""
-        best = None
-        for pair in sorted(self.pairs, key=lambda p: (p.scale, p.index)):
-            if best is not None and self._out_of_reach(pair, best.psnr_rgb + 1e-9):
-                continue
-            p = self.point(pair, len(pair.rungs) - 1)
-            if better_psnr(p, best):
-                best = p
-        return best
-
-    def smallest_possible(self) -> Point:
-        """The smallest file of all (each pair's lowest rung), measured."""
-        pair = min(self.pairs, key=lambda p: (self.bound(p, 0), p.index))
-        return self.point(pair, 0)

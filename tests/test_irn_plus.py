@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from irc.errors import IrcError
 from irc.models.irn import IRN
 from irc.train.gan import Adversary, Discriminator
 from irc.train.irn_plus import IRNPlusTrainConfig, irn_plus_losses, train_irn_plus
@@ -190,6 +191,30 @@ def test_init_from_replaces_the_registered_weights(folders, tmp_path, tiny_model
     assert state["config"]["base"] == "tiny-x2" and state["config"]["init_from"].endswith("stage1.safetensors")
 
 
+def test_d_init_from_starts_the_discriminator_from_another_run(folders, tmp_path, tiny_models):
+    """A trained discriminator (weights and Adam moments) carries over to a new run of the same base;
+    the new run counts its warm-up afresh, and a file without one is one clear error."""
+    first = _load(train_irn_plus(_config(folders, tmp_path / "a", iters=2, d_warmup=5, val_dir=None)))
+    ckpt = train_irn_plus(_config(folders, tmp_path / "b", iters=1, d_warmup=5, val_dir=None, d_lr=3e-4,
+                                  d_init_from=str(tmp_path / "a" / "last.pt")))
+    second = _load(ckpt)
+    assert second["adversary"]["steps"] == 1  # one step here, on top of the loaded weights
+    assert second["adversary"]["opt"]["state"][0]["step"] == first["adversary"]["opt"]["state"][0]["step"] + 1
+    assert second["adversary"]["opt"]["param_groups"][0]["lr"] == 3e-4
+    fresh = _load(train_irn_plus(_config(folders, tmp_path / "c", iters=1, d_warmup=5, val_dir=None, d_lr=3e-4)))
+    key = next(iter(first["adversary"]["disc"]))
+    assert not torch.equal(second["adversary"]["disc"][key], fresh["adversary"]["disc"][key])
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(1)}, str(tmp_path / "g.safetensors"))
+    torch.save({"model": {}}, tmp_path / "nod.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    for bad, needle in ((tmp_path / "junk.pt", "cannot read"), (tmp_path / "g.safetensors", "no discriminator"),
+                        (tmp_path / "nod.pt", "no discriminator")):
+        with pytest.raises(IrcError, match=needle):
+            train_irn_plus(_config(folders, tmp_path / f"r-{bad.stem}", iters=1, val_dir=None, d_init_from=str(bad)))
+
+
 # -- the command ------------------------------------------------------------------------
 
 TINY_CLI = ["--base", "tiny-x2", "--batch", 2, "--crop", 32, "--threads", 1]
@@ -220,6 +245,7 @@ def test_cli_trains_and_exports(folders, tmp_path):
     (["--d-lr", 0], "--d-lr"),
     (["--z-ramp", -5], "--z-ramp"),
     (["--init-from", "no/such/stage1.pt"], "--init-from"),
+    (["--d-init-from", "no/such/last.pt"], "--d-init-from"),
 ])
 def test_cli_bad_options_are_one_clear_line(folders, tmp_path, args, needle):
     out = tmp_path / "run"

@@ -32,6 +32,25 @@ def test_upper_estimate_adds_the_two_errors():
         assert e < min(c, lr) and e == pytest.approx(ratesearch.upper_estimate(lr, c))
 
 
+def test_the_amplification_is_calibrated_on_closer_lrs_only():
+    from irc.ratepoints import AMP_MARGIN, amplification, calibrated_amplification
+
+    c = 32.0
+    assert ratesearch.upper_estimate(c, 30.0, 1.0) == ratesearch.upper_estimate(c, 30.0)
+    assert ratesearch.upper_estimate(c, 30.0, 0.5) == ratesearch.upper_estimate(c, 30.0)  # never below the plain bound
+    assert ratesearch.upper_estimate(c, 30.0, 3.0) < ratesearch.upper_estimate(c, 30.0)
+    decoded = ratesearch.upper_estimate(c, 29.0, 2.5)  # a decode whose LR error was amplified 2.5x
+    assert amplification(c, 29.0, decoded) == pytest.approx(2.5)
+    assert amplification(math.inf, 29.0, decoded) is None
+    assert calibrated_amplification(31.0, []) == 1.0
+    assert calibrated_amplification(31.0, [(c, 29.0, decoded)]) == pytest.approx(AMP_MARGIN * 2.5)
+    assert calibrated_amplification(28.0, [(c, 29.0, decoded)]) == 1.0  # a closer LR says nothing of a further one
+    weak = ratesearch.upper_estimate(c, 29.0, 1.1)
+    assert calibrated_amplification(31.0, [(c, 29.0, weak)]) == 1.0  # 0.72: the plain bound
+    assert calibrated_amplification(31.0, [(c, 29.0, weak), (c, 29.0, decoded), (c, 31.5, decoded)]) == \
+        pytest.approx(AMP_MARGIN * 2.5)  # the largest amplification among the further LRs
+
+
 def search_for(photo, target, **kw):
     from irc import imageio
 
@@ -144,3 +163,47 @@ def test_a_measured_candidate_bounds_its_models_further_lrs(photo):
     passes = s.model_passes
     assert s.estimate(webp2, further) <= measured.psnr_rgb + ratesearch.MONOTONE_SLACK_DB
     assert s.model_passes == passes
+
+
+def test_a_measured_candidate_calibrates_the_bound_of_closer_lrs(photo):
+    """The estimate of a candidate whose LR is closer than a measured one's assumes the measured
+    amplification (times AMP_MARGIN) of the LR's error, without an upscale of its own."""
+    from irc.ratepoints import AMP_MARGIN, amplification
+
+    s = search_for(photo, 25.0, codecs="jpeg")
+    jpeg2, jpeg4 = (next(p for p in s.pairs if p.scale == k and p.codec.name == "jpeg") for k in (2, 4))
+    ceiling = s.ceiling(jpeg2)
+    low = s.point(jpeg2, 20)
+    amp = amplification(ceiling, s._lr_psnr(jpeg2, 20), low.psnr_rgb)
+    passes = s.model_passes
+    lr = s._lr_psnr(jpeg2, 60)
+    assert lr > s._lr_psnr(jpeg2, 20)
+    e = s.estimate(jpeg2, 60)
+    assert s.model_passes == passes
+    assert e <= ratesearch.upper_estimate(ceiling, lr, AMP_MARGIN * amp) + ratesearch.ESTIMATE_SLACK_DB + 1e-9
+    assert e <= ratesearch.upper_estimate(ceiling, lr) + ratesearch.ESTIMATE_SLACK_DB
+    # a larger scale's model is calibrated on it too (its own ceiling measured), a smaller one's is not
+    c4 = s.ceiling(jpeg4)
+    r4 = next(r for r in range(len(jpeg4.rungs) - 1) if s._lr_psnr(jpeg4, r) >= s._lr_psnr(jpeg2, 20))
+    assert s.estimate(jpeg4, r4) <= ratesearch.upper_estimate(c4, s._lr_psnr(jpeg4, r4), AMP_MARGIN * amp) + \
+        ratesearch.ESTIMATE_SLACK_DB + 1e-9
+    s.point(jpeg4, r4)
+    assert s.estimate(jpeg2, 60) == e  # x4's decode says nothing of x2's
+
+
+def test_a_queued_pair_is_bounded_again_before_its_first_probe(photo, monkeypatch):
+    """Bounds tighten as candidates are measured: before a queued pair's first (costly) probe its
+    first reaching rung is looked for again; a pair the bounds now rule out costs no upscale."""
+    from irc.ratepoints import Bracket
+
+    s = search_for(photo, 25.0, codecs="jpeg")
+    pair = next(p for p in s.pairs if p.scale == 2)
+    top = 60
+    b = Bracket(s._least(pair, 10), 0, pair, 9)
+    monkeypatch.setattr(s, "estimate", lambda p, r: 20.0 + r / 10)  # rung 50 is the first to reach 25
+    assert s._rebound(b, top, 25.0) and b.lo == 49 and b.least == s._least(pair, 50)
+    assert not s._rebound(b, top, 25.0)  # nothing tightened since
+    assert s._rebound(Bracket(0, 0, pair, -1), top, 30.0)  # the top rung misses: drop it
+    monkeypatch.setattr(s, "prune", False)
+    assert not s._rebound(Bracket(0, 0, pair, -1), top, 30.0)
+    assert s.model_passes == 0

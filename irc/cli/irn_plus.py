@@ -19,6 +19,9 @@ Z_RAMP_HELP = ("Grow T from 0 to --z-temperature over this many generator steps 
 INIT_HELP = ("Weights of --base's architecture to start from instead of its registered ones: a run's last.pt or "
              "a .safetensors, e.g. the paper's first stage, `irc train irn --z sample --init-from irn-x4`.")
 
+D_INIT_HELP = ("Another IRN+ run's last.pt: start the discriminator (and its Adam state) from its, instead of "
+               "from scratch; --d-warmup then counts from there (a warm-up costs about a CPU-second a step).")
+
 
 @train_app.command("irn-plus")
 def train_irn_plus(
@@ -41,6 +44,7 @@ def train_irn_plus(
     z_temperature: float = typer.Option(1.0, "--z-temperature", help="z ~ N(0, T^2) in training (1: the full distribution)."),
     z_ramp: int = typer.Option(0, "--z-ramp", help=Z_RAMP_HELP),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help=INIT_HELP),
+    d_init_from: Optional[Path] = typer.Option(None, "--d-init-from", help=D_INIT_HELP),
     grad_clip: float = typer.Option(1.0, "--grad-clip", help="Generator gradient-norm clip (0: off)."),
     val_dir: Optional[Path] = typer.Option(None, "--val-dir", help="Validation folder, e.g. ../shared/data/kodak (PSNR, z = 0)."),
     val_images: int = opt.VAL_IMAGES,
@@ -68,6 +72,8 @@ def train_irn_plus(
             _check_crop(crop, spec.scale)
             if d_norm not in ("none", "batch"):
                 raise IrcError(f"--d-norm must be none or batch, got {d_norm!r}")
+            if d_init_from is not None and not d_init_from.is_file():
+                raise IrcError(f"--d-init-from {d_init_from}: no such file (an `irc train irn-plus` run's last.pt)")
             for name, value in (("--d-warmup", d_warmup), ("--z-temperature", z_temperature), ("--z-ramp", z_ramp),
                                 ("--lambda-recon", lambda_recon), ("--lambda-distr", lambda_distr)):
                 if value < 0:
@@ -79,6 +85,7 @@ def train_irn_plus(
                 base=base, scale=spec.scale, lambda_recon=lambda_recon, lambda_guide=lambda_guide,
                 lambda_distr=lambda_distr, gan_norm_pixels=gan_norm_pixels, d_lr=d_lr, d_warmup=d_warmup,
                 d_norm=d_norm, z_temperature=z_temperature, z_ramp=z_ramp,
+                d_init_from=str(d_init_from) if d_init_from else None,
                 **_common_options(data, out_dir, crop, batch, iters, lr, warmup, schedule, grad_clip, val_dir,
                                   val_images, val_every, checkpoint_minutes, time_budget, init_from, device,
                                   threads, seed, precision, ema),

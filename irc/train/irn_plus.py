@@ -52,6 +52,7 @@ as the paper's IRN+ trades PSNR for realism.
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -90,6 +91,7 @@ class IRNPlusTrainConfig(RescalerTrainConfig):
     d_norm: str = "none"  # none | batch (see irc.train.gan)
     z_temperature: float = 1.0  # z ~ N(0, T^2) in the backward pass
     z_ramp: int = 0  # >0: T grows linearly from 0 over this many generator steps (0: T from the start)
+    d_init_from: str | None = None  # an IRN+ run's checkpoint: its discriminator (and Adam state) to start from
 
     def guide_weight(self) -> float:
         return float(self.scale**2) if self.lambda_guide is None else self.lambda_guide
@@ -144,6 +146,27 @@ def irn_plus_losses(model: IRN, adversary: Adversary, x: torch.Tensor,
     return {"loss": total, "recon": recon, "guide": guide, "gan": gan, **terms, "z_t": torch.tensor(temperature)}
 
 
+def load_discriminator(adversary: Adversary, path: str, lr: float) -> str:
+    """Start ``adversary`` from the discriminator of another IRN+ run's checkpoint (its weights and
+    Adam moments, at learning rate ``lr``; the step count restarts, so ``d_warmup`` counts from
+    here): a discriminator warm-up costs about a CPU-second per step, and one trained on real
+    crops against the same base carries over. Returns a line saying what was loaded."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise IrcError(f"cannot read the discriminator checkpoint {path}: {reason}") from None
+    if not isinstance(state, dict) or "adversary" not in state:
+        raise IrcError(f"{path} has no discriminator: give the last.pt of an `irc train irn-plus` run")
+    try:
+        adversary.load_state_dict({**state["adversary"], "steps": 0})
+    except (RuntimeError, KeyError, ValueError) as e:
+        raise IrcError(f"the discriminator in {path} does not fit this one (--d-norm, d_hidden): {e}") from None
+    for group in adversary.opt.param_groups:
+        group["lr"] = lr
+    return f"discriminator from {path} (trained {int(state['adversary']['steps'])} steps there)"
+
+
 def z_temperature_at(step: int, cfg: IRNPlusTrainConfig) -> float:
     """T of the z drawn at ``step``: ``z_temperature``, or with ``z_ramp`` 0 during the
     discriminator's warm-up, then growing linearly to it over ``z_ramp`` generator steps."""
@@ -171,6 +194,8 @@ def train_irn_plus(cfg: IRNPlusTrainConfig, resume: bool = False,
     torch.manual_seed(cfg.seed + 1)  # the discriminator's initialisation (the loop reseeds for the rest)
     disc = Discriminator(cfg.d_hidden, cfg.d_norm).to(torch.device(cfg.device))
     adversary = Adversary(disc, cfg.d_lr)
+    if cfg.d_init_from and not resume:
+        print(load_discriminator(adversary, cfg.d_init_from, cfg.d_lr))
 
     def build(c: IRNPlusTrainConfig) -> IRN:
         return build_irn(c.scale, **c.base_params)
