@@ -27,14 +27,14 @@ def main() -> None:
     import torch
 
     from irc import api, imageio, ratecontrol, ratesearch
-    from irc.metrics import psnr_rgb
+    from irc.ratepoints import amplification
 
     if args.threads:
         torch.set_num_threads(args.threads)
     qualities = [int(q) for q in args.qualities.split(",")]
     print("| image | scale | codec | q | model | CRM | ceiling dB | LR dB | bound dB | decode dB | decode - bound | amp |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    gaps, seen, amps, decodes = [], {}, {}, []  # seen: (image, model) -> [(LR dB, decode dB)]; amps: (image, scale, codec) -> [amp]
+    gaps, amps, decodes = [], {}, []  # amps: (image, scale, codec) -> [amp]; decodes: see calibration()
     for stem in args.images.split(","):
         img = imageio.load(args.data / f"{stem}.png")
         plan = ratecontrol.plan_search(target_psnr=30.0)
@@ -47,23 +47,23 @@ def main() -> None:
                 if q not in pair.rungs:
                     continue
                 r = pair.rungs.index(q)
-                plan_e = s._encode(pair, r)[0]
-                n = plan_e.model.lr_channels
-                lr_db = psnr_rgb(s._lr_of(plan_e)[0][..., :n], s._decode(pair, r)[..., :n])
+                lr_db = s._lr_psnr(pair, r)  # the decoded LR against the clean one, as the search has it
                 bound = ratesearch.upper_estimate(ceiling, lr_db)
                 p = s.point(pair, r)
                 gaps.append(p.psnr_rgb - bound)
-                seen.setdefault((stem, p.model), []).append((lr_db, p.psnr_rgb))
                 decodes.append((stem, pair.scale, p.model, ceiling, lr_db, p.psnr_rgb))
                 amp = amplification(ceiling, lr_db, p.psnr_rgb)
-                amps.setdefault((stem, pair.scale, pair.codec.name), []).append(amp)
+                amp_text = "-" if amp is None else f"{amp:.2f}"
+                if amp is not None:  # None: an exact LR (no error to amplify)
+                    amps.setdefault((stem, pair.scale, pair.codec.name), []).append(amp)
                 print(f"| {stem} | {pair.scale} | {pair.codec.name} | {q} | {p.model} | {p.crm or '-'} | {ceiling:.2f} | "
-                      f"{lr_db:.2f} | {bound:.2f} | {p.psnr_rgb:.2f} | {p.psnr_rgb - bound:+.2f} | {amp:.2f} |", flush=True)
+                      f"{lr_db:.2f} | {bound:.2f} | {p.psnr_rgb:.2f} | {p.psnr_rgb - bound:+.2f} | {amp_text} |", flush=True)
     if gaps:
         print(f"\n{len(gaps)} decodes: decode - bound from {min(gaps):+.2f} to {max(gaps):+.2f} dB "
               f"(the search's slack: {ratesearch.ESTIMATE_SLACK_DB} dB)")
         # one model, one image: how much better can a decoded LR further from the clean one decode?
-        better = [b[1] - a[1] for v in seen.values() for a in v for b in v if a is not b and a[0] >= b[0]]
+        better = [b[5] - a[5] for a in decodes for b in decodes
+                  if a is not b and a[0] == b[0] and a[2] == b[2] and a[4] >= b[4]]
         print(f"{len(better)} ordered pairs of one model's candidates: an LR no closer to the clean one decoded "
               f"at most {max(better, default=float('nan')):+.2f} dB better (the search's slack: "
               f"{ratesearch.MONOTONE_SLACK_DB} dB)")
@@ -78,15 +78,17 @@ def calibration(decodes: list) -> None:
     """The search's calibrated bound (ratepoints.calibrated_amplification) checked on every decode:
     each one bounded from the other decodes of its image by its model or one of no larger scale, as
     the search would have them. ``decodes``: (image, scale, model, ceiling, LR dB, decode dB)."""
-    from irc.ratepoints import AMP_MARGIN, ESTIMATE_SLACK_DB, calibrated_amplification, upper_estimate
+    from irc.ratepoints import AMP_MARGIN, ESTIMATE_SLACK_DB, amplification, calibrated_amplification, upper_estimate
 
     ratios, gaps = {}, []
     for i, (stem, scale, model, ceiling, lr_db, decode_db) in enumerate(decodes):
         others = [d for j, d in enumerate(decodes) if j != i and d[0] == stem and d[1] <= scale]
+        mine = amplification(ceiling, lr_db, decode_db)
         for o in others:
-            if o[4] <= lr_db:
+            theirs = amplification(*o[3:])
+            if o[4] <= lr_db and mine is not None and theirs:
                 kind = "one model" if o[2] == model else "a lesser or equal scale's model"
-                ratios.setdefault(kind, []).append(amplification(ceiling, lr_db, decode_db) / amplification(*o[3:]))
+                ratios.setdefault(kind, []).append(mine / theirs)
         amp = calibrated_amplification(lr_db, [o[3:] for o in others])
         gaps.append(decode_db - upper_estimate(ceiling, lr_db, amp))
     for kind, v in ratios.items():
@@ -94,15 +96,6 @@ def calibration(decodes: list) -> None:
               f"({len(v)} ordered pairs of one image; AMP_MARGIN {AMP_MARGIN})")
     print(f"{len(gaps)} decodes against the calibrated bound (from the image's other decodes): decode - bound "
           f"from {min(gaps):+.2f} to {max(gaps):+.2f} dB (the search's slack: {ESTIMATE_SLACK_DB} dB)")
-
-
-def amplification(ceiling: float, lr_db: float, decode_db: float) -> float:
-    """How much of the decoded LR's squared error reaches the decode: (MSE_decode - MSE_ceiling) / MSE_LR.
-    The search's bound (upper_estimate) assumes at least 1."""
-    def mse(db):
-        return 10.0 ** (-db / 10.0)
-
-    return (mse(decode_db) - mse(ceiling)) / mse(lr_db)
 
 
 if __name__ == "__main__":

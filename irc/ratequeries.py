@@ -10,6 +10,8 @@ import math
 
 from irc.ratepoints import PSNR_WIDTH, SIZE_SLACK, Bracket, Pair, Point, better_psnr, first_reaching, split
 
+PROBE, REQUEUE, DROP = "probe", "requeue", "drop"  # Queries._rebound's verdicts on a queued pair
+
 
 class Queries:
     """Mixed into :class:`irc.ratesearch.Search`: every method here uses its candidates."""
@@ -87,11 +89,12 @@ class Queries:
             top = self._last_fitting(pair, limit)
             if top is None or top <= b.lo or self.ceiling(pair) < target:
                 continue
-            if b.hi is None and self._rebound(b, top, target):  # estimates tighten as candidates are measured
-                if b.least > limit or self.estimate(pair, top) < target:  # dropped without a model pass
-                    lossless += [pair] if top == pair.n_lossy - 1 and pair.lossless else []
-                else:
-                    heapq.heappush(heap, b)
+            verdict = self._rebound(b, top, target, limit) if b.hi is None else PROBE
+            if verdict == DROP:  # without a model pass
+                lossless += [pair] if top == pair.n_lossy - 1 and pair.lossless else []
+            if verdict == REQUEUE:
+                heapq.heappush(heap, b)
+            if verdict != PROBE:
                 continue
             if b.hi is None or b.hi > top:  # the highest rung that fits first: missing there drops the pair
                 b.hi, b.v_hi = top, self.point(pair, top).psnr_rgb
@@ -117,17 +120,21 @@ class Queries:
                 best = found
         return best
 
-    def _rebound(self, b: Bracket, top: int, target: float) -> bool:
-        """Whether the unmeasured bracket ``b`` has a higher size bound than when it was pushed: its
-        first rung (below ``top``) whose estimate reaches ``target``, with the bounds as they are now."""
-        if not self.prune or self.estimate(b.pair, top) < target:
-            return self.prune
+    def _rebound(self, b: Bracket, top: int, target: float, limit: float) -> str:
+        """What the bounds as they are now (they tighten as candidates are measured) say of the
+        unmeasured bracket ``b``, whose highest rung within ``limit`` bytes is ``top``: DROP (``top``'s
+        estimate misses ``target``, or the size bound of its first rung reaching it exceeds ``limit``),
+        REQUEUE (that size bound rose: ``b`` takes it and waits its turn again) or PROBE (unchanged)."""
+        if not self.prune:
+            return PROBE
+        if self.estimate(b.pair, top) < target:
+            return DROP
         start = first_reaching(b.lo, top, target, lambda r: self.estimate(b.pair, r))
         least = self._least(b.pair, start)
         if least <= b.least:
-            return False
+            return PROBE
         b.lo, b.least = start - 1, least
-        return True
+        return DROP if least > limit else REQUEUE
 
     def _least(self, pair: Pair, r: int) -> int:
         """A lower bound of the size of any file of the pair at rung ``r`` or above."""

@@ -89,6 +89,7 @@ class Search(Queries):
         self._ceiling: dict = {}  # pair -> its measured ceiling
         self._ceilings: dict = {}  # model key -> (its spec, the measured ceiling), unresampled models
         self._seen: dict = {}  # model key -> [(decoded LR's PSNR, measured PSNR)] of its lossy candidates
+        self._calibrations: dict = {}  # scale -> _calibration(scale), until the next measurement
         self.prune = PRUNE
         self.candidates = self.model_passes = self.encodes = 0
 
@@ -158,6 +159,7 @@ class Search(Queries):
             self.candidates += 1
             if plan.model is not None and pair.rungs[r] is not None:
                 self._seen.setdefault(plan.model.key, []).append((self._lr_psnr(pair, r), psnr))
+                self._calibrations.clear()
         return self._points[key]
 
     def _decode(self, pair: Pair, r: int) -> np.ndarray:
@@ -182,10 +184,17 @@ class Search(Queries):
         if pair.rungs[r] is None:
             return self._ceiling_or_bound(pair)
         key = self._encode(pair, r)[0].model.key
-        measured = [] if self._plan_of(pair).resample else [  # this image's decodes, its own model's or a lesser scale's
-            (ceiling, lr, psnr) for k, (spec, ceiling) in self._ceilings.items() if spec.scale <= pair.scale
-            for lr, psnr in self._seen.get(k, ())]
+        measured = () if self._plan_of(pair).resample else self._calibration(pair.scale)
         return lossy_estimate(self._ceiling_or_bound(pair), self._lr_psnr(pair, r), self._seen.get(key, ()), measured)
+
+    def _calibration(self, scale) -> list:
+        """(ceiling, decoded LR's PSNR, PSNR) of this image's measured lossy candidates whose model has
+        no larger scale than ``scale`` (unresampled): what calibrates a bound. Rebuilt only after a new
+        measurement (:meth:`point` and :meth:`ceiling` clear it)."""
+        if scale not in self._calibrations:
+            self._calibrations[scale] = [(ceiling, lr, psnr) for k, (spec, ceiling) in self._ceilings.items()
+                                         if spec.scale <= scale for lr, psnr in self._seen.get(k, ())]
+        return self._calibrations[scale]
 
     def _lr_psnr(self, pair: Pair, r: int) -> float:
         """The PSNR of the candidate's decoded LR against the clean LR (image channels)."""
@@ -219,6 +228,7 @@ class Search(Queries):
             value = self._ceiling[pair.index] = self._measure(plan, None, None, self._lr_of(plan)[0])
             if plan.model is not None and not plan.resample:
                 self._ceilings[plan.model.key] = (plan.model, value)
+                self._calibrations.clear()
         return self._ceiling[pair.index]
 
     def _plan_of(self, pair: Pair):

@@ -4,6 +4,7 @@ its first version (tiny FGRN, a private copy of the registry)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,3 +157,40 @@ def test_new_families_adopt_and_ship_by_their_own_metric(tiny_run, tmp_path, pri
     campaign.ship(model, cand, numbers, runs)
     spec = registry.get_spec(model)
     assert spec.arch == arch and spec.version == 1 and note in spec.description and spec.codecs == ()
+
+
+def test_a_new_run_from_a_shipped_version_keeps_its_crop_stage(tmp_path, monkeypatch):
+    """A lost run folder costs the optimizer state, not the crop stage: a new run from a shipped
+    version starts at the stage its weights had reached, and its ship records where that is."""
+    import types
+
+    import torch
+
+    stages = [[0, 64, 12], [3000, 128, 3], [6000, 144, 2]]
+    assert campaign.shift_stages(stages, 0) == stages
+    assert campaign.shift_stages(stages, 4745) == [[0, 128, 3], [1255, 144, 2]]
+    assert campaign.shift_stages(stages, 3000) == [[0, 128, 3], [3000, 144, 2]]
+    assert campaign.shift_stages(stages, 9000) == [[0, 144, 2]]
+    assert campaign.recipe_step({}) == 0
+    assert campaign.recipe_step({"campaign_steps": 4745}) == 4745  # entries shipped before recipe_step
+    assert campaign.recipe_step({"campaign_steps": 30, "recipe_step": 4775}) == 4775
+
+    configs = []
+
+    def train(cfg, resume=False, progress=None):  # the trainer as train_leg calls it: one step more
+        configs.append((cfg, resume))
+        ckpt = Path(cfg.out) / "last.pt"
+        step = torch.load(ckpt, weights_only=False)["step"] + 1 if resume else 1
+        torch.save({"step": step}, ckpt)
+        return ckpt
+
+    real = campaign.trainer("irn-x8")
+    monkeypatch.setattr(campaign, "trainer", lambda m: types.SimpleNamespace(CONFIG=real.CONFIG, train=train))
+    shipped = registry.get_spec("irn-x8").training
+    want = campaign.shift_stages(campaign.RECIPES["irn-x8"]["crop_stages"], campaign.recipe_step(shipped))
+    for resume in (False, True):  # new, then resumed: the same stages
+        campaign.train_leg("irn-x8", tmp_path, [], None, 1.0)
+        cfg, resumed = configs[-1]
+        assert resumed == resume and cfg.crop_stages == want and (cfg.crop, cfg.batch) == tuple(want[0][1:])
+    if campaign.recipe_step(shipped) >= 3000:  # irn-x8 v3 reached the 128² stage (step 4745)
+        assert want[0] != [0, 64, 12]

@@ -195,15 +195,18 @@ def test_a_queued_pair_is_bounded_again_before_its_first_probe(photo, monkeypatc
     """Bounds tighten as candidates are measured: before a queued pair's first (costly) probe its
     first reaching rung is looked for again; a pair the bounds now rule out costs no upscale."""
     from irc.ratepoints import Bracket
+    from irc.ratequeries import DROP, PROBE, REQUEUE
 
     s = search_for(photo, 25.0, codecs="jpeg")
     pair = next(p for p in s.pairs if p.scale == 2)
-    top = 60
+    top, inf = 60, float("inf")
     b = Bracket(s._least(pair, 10), 0, pair, 9)
     monkeypatch.setattr(s, "estimate", lambda p, r: 20.0 + r / 10)  # rung 50 is the first to reach 25
-    assert s._rebound(b, top, 25.0) and b.lo == 49 and b.least == s._least(pair, 50)
-    assert not s._rebound(b, top, 25.0)  # nothing tightened since
-    assert s._rebound(Bracket(0, 0, pair, -1), top, 30.0)  # the top rung misses: drop it
+    assert s._rebound(b, top, 25.0, inf) == REQUEUE and b.lo == 49 and b.least == s._least(pair, 50)
+    assert s._rebound(b, top, 25.0, inf) == PROBE  # nothing tightened since
+    assert s._rebound(Bracket(0, 0, pair, -1), top, 30.0, inf) == DROP  # the top rung misses
+    low = Bracket(s._least(pair, 10), 0, pair, 9)
+    assert s._rebound(low, top, 25.0, s._least(pair, 50) - 1) == DROP  # its new bound exceeds the limit
     monkeypatch.setattr(s, "prune", False)
-    assert not s._rebound(Bracket(0, 0, pair, -1), top, 30.0)
+    assert s._rebound(Bracket(0, 0, pair, -1), top, 30.0, inf) == PROBE
     assert s.model_passes == 0

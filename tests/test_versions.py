@@ -64,6 +64,7 @@ def test_shipping_a_new_version_keeps_old_files_decoding(private_registry, tmp_p
     new, old = registry.get_spec("irn-x2"), registry.get_spec(f"irn-x2@{cur}")
     assert (new.version, old.version) == (cur + 1, cur) and new.sha256() != old_sha == old.sha256()
     assert new.training["iterations"] == 1123 and new.training["cpu_hours"] == 1.0
+    assert new.training["recipe_step"] == 123  # where a new run from it starts its crop stages
     assert f"irn-x2@{cur}" not in registry.all_models()  # `irc models` lists the newest only
     assert not (registry.WEIGHTS_DIR / f"irn-x2.v{cur + 1}.safetensors").is_symlink()
 

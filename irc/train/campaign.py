@@ -89,14 +89,32 @@ def _hardware() -> str:
     return f"{cpu}, torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}"
 
 
+def recipe_step(training: dict) -> int:
+    """How far into its campaign recipe a shipped version's weights are (its crop stage): the
+    ``recipe_step`` its ship recorded, else its run's ``campaign_steps`` (older entries), else 0."""
+    return int(training.get("recipe_step", training.get("campaign_steps", 0)))
+
+
+def shift_stages(stages: list, offset: int) -> list:
+    """The recipe's crop stages for a run whose first weights are ``offset`` steps into the recipe
+    (a new run from a shipped version): the stage reached there starts at once, the later ones
+    ``offset`` steps earlier. A lost run folder then costs the optimizer state, not the crop stage."""
+    if offset <= 0:
+        return stages
+    reached = [s for s in sorted(stages) if s[0] <= offset][-1]
+    return [[0, *reached[1:]]] + [[first - offset, c, b] for first, c, b in sorted(stages) if first > offset]
+
+
 def campaign_config(model: str, run_dir: Path, data: list[str], val_dir: str | None, threads: int,
-                    device: str, budget: float | None, overrides: dict | None = None):
-    """The training config a campaign run of ``model`` uses (the recipe, plus this invocation's options)."""
+                    device: str, budget: float | None, overrides: dict | None = None, offset: int = 0):
+    """The training config a campaign run of ``model`` uses (the recipe, plus this invocation's
+    options); ``offset``: the recipe step its first weights had reached (:func:`shift_stages`)."""
     config = trainer(model).CONFIG
     r = {k: v for k, v in {**_COMMON, **RECIPES[model], **(overrides or {})}.items() if k != "arch"}
     saved = run_dir / "config.json"
     if saved.exists():  # a run's network stays the one it was built with (an adopted run may differ)
         r.update({k: v for k, v in json.loads(saved.read_text()).items() if k in config.MODEL_FIELDS})
+    r["crop_stages"] = shift_stages(r["crop_stages"], offset)
     crop, batch = r["crop_stages"][0][1], r["crop_stages"][0][2]
     return config(**r, crop=crop, batch=batch, data=list(data), out=str(run_dir),
                   val_dir=val_dir, threads=threads, device=device, time_budget=budget)
@@ -129,10 +147,11 @@ def train_leg(model: str, runs: Path, data: list[str], val_dir: str | None, budg
 
     run_dir = runs / model
     resume = (run_dir / "last.pt").exists()
-    cfg = campaign_config(model, run_dir, data, val_dir, threads, device, budget, overrides)
     hist = _history(run_dir)
+    spec = None if resume else get_spec(model)
+    offset = recipe_step(hist.get("started_from", {}).get("training", {}) if resume else spec.training)
+    cfg = campaign_config(model, run_dir, data, val_dir, threads, device, budget, overrides, offset)
     if not resume:
-        spec = get_spec(model)
         cfg.init_from = str(spec.weights_path)
         hist = {"model": model, "started_from": {"version": spec.version, "sha256": spec.sha256(),
                                                  "kodak": spec.kodak, "training": spec.training}, "legs": []}
@@ -334,6 +353,7 @@ def ship(model: str, candidate: Path, numbers: dict, runs: Path, registry_file: 
             "continued_from": (f"{model} version {base.get('version', '?')} ({base_iters} iterations)" if "adopted" not in base
                                else f"the run {base['adopted']} (from scratch), adopted by the campaign"),
             "campaign_steps": state["step"],
+            "recipe_step": (0 if "adopted" in base else recipe_step(base.get("training", {}))) + state["step"],
             "cpu_hours": round(cpu_hours(run_dir), 2),
             "cpu_hours_total": round(base.get("training", {}).get("cpu_hours_total", 0.0) + cpu_hours(run_dir), 2),
             "hardware": sorted({leg["hardware"] for leg in hist["legs"]}),
