@@ -98,6 +98,30 @@ def calibrated_amplification(lr_psnr: float, measured) -> float:
     return max([1.0] + [AMP_MARGIN * a for a in found if a is not None])
 
 
+def predicted(ceiling: float, lr_psnr: float, anchors) -> float:
+    """A prediction (not a bound) of the PSNR an upscale gives from a decoded LR ``lr_psnr`` dB from the
+    clean one, from ``anchors``: (decoded LR's PSNR, PSNR) measured on the same pair of scale and codec.
+    The amplification of the LR's error is interpolated linearly in the LR's PSNR between the anchors
+    (constant beyond them), so an anchor predicts itself; with no anchor it is 1 (the plain bound).
+    It only chooses which rung a bisection measures next (:meth:`irc.ratequeries.Queries._guess`)."""
+    if math.isinf(lr_psnr) or math.isinf(ceiling):
+        return upper_estimate(ceiling, lr_psnr)
+    known = sorted((x, a) for x, v in anchors if (a := amplification(ceiling, x, v)) is not None)
+    if not known:
+        return upper_estimate(ceiling, lr_psnr)
+    xs, amps = [x for x, _ in known], [a for _, a in known]
+    if lr_psnr <= xs[0]:
+        a = amps[0]
+    elif lr_psnr >= xs[-1]:
+        a = amps[-1]
+    else:
+        i = next(i for i in range(1, len(xs)) if xs[i] >= lr_psnr)
+        t = (lr_psnr - xs[i - 1]) / (xs[i] - xs[i - 1]) if xs[i] > xs[i - 1] else 1.0
+        a = amps[i - 1] + t * (amps[i] - amps[i - 1])
+    mse = _mse(ceiling) + a * _mse(lr_psnr)
+    return math.inf if mse <= 0 else -10.0 * math.log10(mse)
+
+
 def lossy_estimate(ceiling: float, lr_psnr: float, seen, measured=()) -> float:
     """The search's upper estimate of a lossy candidate's PSNR before its upscale: :func:`upper_estimate`
     plus ESTIMATE_SLACK_DB, calibrated on ``measured`` (:func:`calibrated_amplification`), and no more
@@ -135,7 +159,8 @@ class Bracket:
     hi: int | None = field(default=None, compare=False)
     v_lo: float | None = field(default=None, compare=False)
     v_hi: float | None = field(default=None, compare=False)
-    turn: int = field(default=0, compare=False)  # steps taken: interpolated and plain bisection alternate
+    guesses: int = field(default=0, compare=False)  # predicted steps since the bracket last halved
+    width: int = field(default=0, compare=False)  # its width then (0: no step taken yet)
 
 
 def pairs_of(plan) -> list[Pair]:

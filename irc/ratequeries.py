@@ -8,7 +8,7 @@ from __future__ import annotations
 import heapq
 import math
 
-from irc.ratepoints import PSNR_WIDTH, SIZE_SLACK, Bracket, Pair, Point, better_psnr, first_reaching, split
+from irc.ratepoints import PSNR_WIDTH, SIZE_SLACK, Bracket, Pair, Point, better_psnr, first_reaching, predicted, split
 
 PROBE, REQUEUE, DROP = "probe", "requeue", "drop"  # Queries._rebound's verdicts on a queued pair
 
@@ -102,15 +102,10 @@ class Queries:
                     if top == pair.n_lossy - 1 and pair.lossless:
                         lossless.append(pair)
                     continue
-            if b.hi - b.lo > 1:  # interpolated and plain bisection steps in turn (first_reaching's idea)
-                mid = split(b.lo, b.hi, target, b.v_lo, b.v_hi, interpolate=b.turn % 2 == 0)
-                v = self.point(pair, mid).psnr_rgb
-                if v >= target:
-                    b.hi, b.v_hi = mid, v
-                else:
-                    b.lo, b.v_lo = mid, v
             if b.hi - b.lo > 1:
-                b.least, b.turn = self._least(pair, b.lo + 1), b.turn + 1
+                self._step(b, target)
+            if b.hi - b.lo > 1:
+                b.least = self._least(pair, b.lo + 1)
                 heapq.heappush(heap, b)
             elif self.point(pair, b.hi).file_bytes <= limit:  # (it does where sizes grow with the rung)
                 best = self.point(pair, b.hi)
@@ -119,6 +114,36 @@ class Queries:
             if found is not None:
                 best = found
         return best
+
+    def _step(self, b: Bracket, target: float) -> None:
+        """One bisection step of bracket ``b``: measure a rung inside it and move an end there. The rung
+        is predicted (:meth:`_guess`) where that keeps paying; when two guesses in a row have not halved
+        the bracket, the midpoint (first_reaching's rule): never much worse than plain bisection."""
+        if not b.width:
+            b.width = b.hi - b.lo
+        guess = b.guesses < 2
+        mid = self._guess(b, target) if guess else (b.lo + b.hi) // 2
+        b.guesses = b.guesses + 1 if guess else 0
+        v = self.point(b.pair, mid).psnr_rgb
+        if v >= target:
+            b.hi, b.v_hi = mid, v
+        else:
+            b.lo, b.v_lo = mid, v
+        if (b.hi - b.lo) * 2 <= b.width or b.guesses == 0:
+            b.guesses, b.width = 0, b.hi - b.lo
+
+    def _guess(self, b: Bracket, target: float) -> int:
+        """The rung in (lo, hi) most likely to be the first reaching ``target``: each rung's decoded LR
+        (a codec round trip at LR size, no upscale) through :func:`irc.ratepoints.predicted`, anchored
+        on the pair's measured rungs; in PSNR per rung where pruning is off (no LR is compared then)."""
+        pair = b.pair
+        if not self.prune:
+            return split(b.lo, b.hi, target, b.v_lo, b.v_hi)
+        ceiling = self.ceiling(pair)
+        anchors = [(self._lr_psnr(pair, r), p.psnr_rgb) for (i, r), p in self._points.items()
+                   if i == pair.index and pair.rungs[r] is not None]
+        first = first_reaching(b.lo, b.hi, target, lambda r: predicted(ceiling, self._lr_psnr(pair, r), anchors))
+        return min(max(first, b.lo + 1), b.hi - 1)
 
     def _rebound(self, b: Bracket, top: int, target: float, limit: float) -> str:
         """What the bounds as they are now (they tighten as candidates are measured) say of the

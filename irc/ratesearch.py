@@ -41,6 +41,11 @@ What keeps it fast:
   the measurements since it was queued, say it misses), then bisection steps from its first
   rung, each raising its bound; pairs whose bound is not below the best file are never measured
   (:mod:`irc.ratequeries`);
+* a bisection step measures the rung predicted to be the first reaching the target: every
+  rung's decoded LR is compared with the clean one (codec round trips), and the amplification
+  of its error measured at the bracket's ends is interpolated between them
+  (:func:`irc.ratepoints.predicted`); a good guess and its neighbour settle the bracket in two
+  upscales. Two guesses in a row that do not halve the bracket give way to its midpoint;
 * a scale's ceiling is itself bounded before its downscale, from the ceiling measured
   with the least downscaled model and the registry's Kodak PSNR of both models
   (:meth:`Search.ceiling_bound`): a target a few dB above the x2 ceiling skips x4 and x8.
@@ -64,7 +69,8 @@ from irc.ratepoints import (  # noqa: F401  (db, the slacks and upper_estimate s
     upper_estimate,
 )
 
-SEARCH_VERSION = 3  # 2: pruned by bounds, branch and bound; 3: calibrated bounds (cached bench points key on it)
+SEARCH_VERSION = 4  # 2: pruned by bounds, branch and bound; 3: calibrated bounds; 4: predicted bisection steps
+# (cached bench points key on it)
 PRUNE = True  # False: each pair is bisected on measured PSNRs alone (tests; ratecontrol_time.py --no-prune)
 
 

@@ -210,3 +210,61 @@ def test_a_queued_pair_is_bounded_again_before_its_first_probe(photo, monkeypatc
     monkeypatch.setattr(s, "prune", False)
     assert s._rebound(Bracket(0, 0, pair, -1), top, 30.0, inf) == PROBE
     assert s.model_passes == 0
+
+
+def test_the_prediction_reproduces_its_anchors_and_interpolates_the_amplification():
+    from irc.ratepoints import predicted
+
+    c = 32.0
+    lo, hi = (26.0, ratesearch.upper_estimate(c, 26.0, 2.0)), (34.0, ratesearch.upper_estimate(c, 34.0, 4.0))
+    assert predicted(c, 30.0, []) == ratesearch.upper_estimate(c, 30.0)  # no anchor: the plain bound
+    for x, v in (lo, hi):
+        assert predicted(c, x, [lo, hi]) == pytest.approx(v)
+    assert predicted(c, 30.0, [lo, hi]) == pytest.approx(ratesearch.upper_estimate(c, 30.0, 3.0))
+    assert predicted(c, 40.0, [lo, hi]) == pytest.approx(ratesearch.upper_estimate(c, 40.0, 4.0))  # constant beyond
+    assert predicted(c, 20.0, [hi]) == pytest.approx(ratesearch.upper_estimate(c, 20.0, 4.0))
+    assert predicted(c, math.inf, [lo]) == c
+
+
+def test_a_bracket_measures_the_predicted_rung_and_halves_when_guesses_stall(photo, monkeypatch):
+    """A bisection step measures the rung the prediction names; after two guesses that did not halve
+    the bracket, the midpoint. The bracket keeps hi reaching the target and lo missing it."""
+    from irc.ratepoints import Bracket, Point
+
+    s = search_for(photo, 25.0, codecs="jpeg")
+    pair = next(p for p in s.pairs if p.scale == 2)
+    truth = lambda r: 20.0 + r / 10  # noqa: E731  rung 50 is the first to reach 25
+    measured = []
+
+    def point(p, r):
+        measured.append(r)
+        return Point(2, "jpeg", r, 1000 + r, truth(r))
+
+    monkeypatch.setattr(s, "point", point)
+    monkeypatch.setattr(s, "_guess", lambda b, t: b.hi - 1)  # a poor guess: one rung below hi
+    b = Bracket(0, 0, pair, 9, 90, None, truth(90))
+    while b.hi - b.lo > 1:
+        s._step(b, 25.0)
+        assert truth(b.hi) >= 25.0 and (b.lo < 0 or truth(b.lo) < 25.0)
+    assert b.hi == 50
+    assert measured[:3] == [89, 88, (9 + 88) // 2]  # two stalled guesses, then the midpoint
+    monkeypatch.setattr(s, "_guess", lambda b, t: 50 if b.lo < 50 < b.hi else b.hi - 1)  # a perfect guess
+    measured.clear()
+    b = Bracket(0, 0, pair, 9, 90, None, truth(90))
+    while b.hi - b.lo > 1:
+        s._step(b, 25.0)
+    assert (b.hi, measured) == (50, [50, 49])  # the answer and its neighbour: two measurements
+
+
+def test_the_guess_lies_inside_the_bracket_and_needs_no_model_pass(photo):
+    from irc.ratepoints import Bracket
+
+    s = search_for(photo, 25.0, codecs="jpeg")
+    pair = next(p for p in s.pairs if p.scale == 2)
+    hi = s.point(pair, 80)
+    s.ceiling(pair)  # measured before any bisection step (the search checks it first)
+    passes = s.model_passes
+    for lo in (-1, 10, 78):
+        g = s._guess(Bracket(0, 0, pair, lo, 80, None, hi.psnr_rgb), min(hi.psnr_rgb, 25.0))
+        assert lo < g < 80
+    assert s.model_passes == passes

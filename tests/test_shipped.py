@@ -68,15 +68,18 @@ GOLDEN = {
 # how far above bicubic a shipped model must be on a golden crop: 256 px crops leave a 32 px (x8)
 # or 16 px (x16) LR, where every method is near the bicubic floor; Kodak-24 numbers are in the registry
 BICUBIC_MARGIN_DB = {2: 1.0, 3: 1.0, 4: 1.0, 8: 0.5, 16: 0.5}
-# JPEG q40 at x2 with each model's own CRM, if any: (model, image) -> (CRM, RGB PSNR, file bytes)
+# a lossy LR at x2 with each model's own CRM for the codec, if any:
+# (model, image, codec, quality) -> (CRM, RGB PSNR, file bytes)
 # (file bytes: format 1.6 deflates the header, about 290 bytes less than 1.5's plain HEAD)
 LOSSY_GOLDEN = {
-    ("irn-x2", "kodim03"): ("crm-x2-jpeg", 28.481, 1871),  # irn-x2 version 3 (v2: 28.432 / 29.733 dB)
-    ("irn-x2", "kodim23"): ("crm-x2-jpeg", 29.785, 1770),
-    ("irn-x2-jpeg", "kodim03"): (None, 28.757, 1941),
-    ("irn-x2-jpeg", "kodim23"): (None, 30.472, 1842),
-    ("fgrn-x2", "kodim03"): ("crm-fgrn-x2-jpeg", 28.505, 1933),  # its own CRM (without: 27.856)
-    ("fgrn-x2", "kodim23"): ("crm-fgrn-x2-jpeg", 29.912, 1813),  # (without: 29.588)
+    ("irn-x2", "kodim03", "jpeg", 40): ("crm-x2-jpeg", 28.481, 1871),  # irn-x2 version 3 (v2: 28.432 / 29.733 dB)
+    ("irn-x2", "kodim23", "jpeg", 40): ("crm-x2-jpeg", 29.785, 1770),
+    ("irn-x2-jpeg", "kodim03", "jpeg", 40): (None, 28.757, 1941),
+    ("irn-x2-jpeg", "kodim23", "jpeg", 40): (None, 30.472, 1842),
+    ("fgrn-x2", "kodim03", "jpeg", 40): ("crm-fgrn-x2-jpeg", 28.505, 1933),  # its own CRM (without: 27.856)
+    ("fgrn-x2", "kodim23", "jpeg", 40): ("crm-fgrn-x2-jpeg", 29.912, 1813),  # (without: 29.588)
+    ("irn-x2", "kodim03", "avif", 30): ("crm-x2-avif", 28.365, 985),  # 2026-12-07, tenth session (without: 28.067)
+    ("irn-x2", "kodim23", "avif", 30): ("crm-x2-avif", 28.670, 960),  # (without: 28.426)
 }
 # colour models (IRN_color, `--gray`): (model, image) -> RGB PSNR of the colours restored from the gray image
 COLOR_GOLDEN = {
@@ -93,7 +96,7 @@ def crop(name):
 
 def test_registry_entries_are_complete():
     assert {e["name"] for e in SHIPPED} >= {"irn-x2", "irn-x4", "irn-x8", "irn-e-x4", "fgrn-x2", "fgrn-x4", "irn-ld-x3", "hcflow-x4",
-                                            "irn-color", "bdflow-x8", "bdflow-x16"}
+                                            "irn-color", "bdflow-x8", "bdflow-x16", "crm-x2-avif"}
     versions = [s for s in registry.all_versions().values() if s.name in {e["name"] for e in SHIPPED}]
     assert len(versions) == len(SHIPPED)  # every version of every model is installed and reachable
     for spec in versions:
@@ -136,13 +139,13 @@ def test_golden_colour_restored_from_gray(model, image):
 
 
 @pytest.mark.skipif(not KODAK.is_dir(), reason="../shared/data/kodak not present")
-@pytest.mark.parametrize("model,image", sorted(LOSSY_GOLDEN))
-def test_golden_jpeg_round_trip_on_kodak_crops(model, image):
+@pytest.mark.parametrize("model,image,codec,quality", sorted(LOSSY_GOLDEN))
+def test_golden_lossy_round_trip_on_kodak_crops(model, image, codec, quality):
     from irc.metrics import psnr_rgb
 
     rgb = crop(image)
-    data = api.encode(rgb, codec="jpeg", quality=40, model=model, scale=None)
-    crm, want_psnr, want_bytes = LOSSY_GOLDEN[(model, image)]
+    data = api.encode(rgb, codec=codec, quality=quality, model=model, scale=None)
+    crm, want_psnr, want_bytes = LOSSY_GOLDEN[(model, image, codec, quality)]
     hd = api.read(data).header
     assert hd.crm == crm
     assert len(data) == pytest.approx(want_bytes, rel=0.02)
@@ -157,6 +160,8 @@ def test_jpeg_defaults(monkeypatch):
     assert registry.default_crm("irn-x2", "jpeg").name == "crm-x2-jpeg"
     assert registry.default_crm("irn-x4", "jpeg").name == "crm-x4-jpeg"
     assert registry.default_crm("irn-x2-jpeg", "jpeg") is None
+    assert registry.default_crm("irn-x2", "avif").name == "crm-x2-avif"  # AVIF at x2 has its own (LOSSY.md)
+    assert registry.default_crm("irn-x2", "webp") is None
     # x4: FGRN (ahead on Kodak in luma and colour) for the lossless codecs; JPEG keeps irn-x4 and its CRM
     assert registry.default_model(4, "png").name == registry.default_model(4, "jxl").name == "fgrn-x4"
     assert registry.default_model(4, "jpeg").name == registry.default_model(4, "*").name == "irn-x4"

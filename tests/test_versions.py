@@ -120,6 +120,14 @@ def test_trial_weights_register_under_a_new_name_for_the_process(tiny_models, ph
         assert np.asarray(api.decode(data)).shape == photo.shape
     finally:
         registry.unregister(name)
+    # a trial CRM made for a codec restores that codec's LR of its base, ahead of any shipped CRM
+    crm = registry.register_trial(f"trial-crm={tiny_models['crm'].weights_path}:{tiny_models['crm'].name}", codecs=("avif",))
+    try:
+        assert registry.default_crm("tiny-x2", "avif").name == crm
+        assert registry.default_crm("tiny-x2", "webp") is None or registry.default_crm("tiny-x2", "webp").name != crm
+    finally:
+        registry.unregister(crm)
+    assert registry.default_crm("tiny-x2", "avif") is None or registry.default_crm("tiny-x2", "avif").name != crm
     for bad, needle in (("no-equals", "NAME=WEIGHTS:LIKE"), ("a=weights-without-like", "NAME=WEIGHTS:LIKE"),
                         ("a=/no/such/file.safetensors:tiny-x2", "not found"),
                         (f"a={tiny_models[2].weights_path}:no-such-model", "unknown model")):

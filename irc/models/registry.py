@@ -154,9 +154,10 @@ def register(spec: ModelSpec) -> None:
     load_model.cache_clear()
 
 
-def register_trial(text: str) -> str:
+def register_trial(text: str, codecs: tuple[str, ...] = ()) -> str:
     """``NAME=WEIGHTS:LIKE``: register unshipped weights (an exported checkpoint) under NAME, with the
-    family and sizes of the installed model LIKE, for this process only (benchmarks' ``--try``)."""
+    family and sizes of the installed model LIKE, for this process only (benchmarks' ``--try``).
+    ``codecs``: the LR codecs it is made for (a trial CRM restores these, and is then their default)."""
     from dataclasses import replace
     from pathlib import Path
 
@@ -166,7 +167,7 @@ def register_trial(text: str) -> str:
         raise IrcError(f"a trial model is NAME=WEIGHTS:LIKE, got {text!r}")
     if not Path(weights).is_file():
         raise IrcError(f"trial weights not found: {weights}")
-    register(replace(get_spec(like), name=name, weights=str(Path(weights).resolve()), codecs=(), version=1,
+    register(replace(get_spec(like), name=name, weights=str(Path(weights).resolve()), codecs=tuple(codecs), version=1,
                      kodak={}, description=f"trial weights {weights}"))
     return name
 

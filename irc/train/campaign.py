@@ -95,6 +95,12 @@ def recipe_step(training: dict) -> int:
     return int(training.get("recipe_step", training.get("campaign_steps", 0)))
 
 
+def start_offset(started_from: dict) -> int:
+    """The recipe step a run's first weights had reached: 0 for a run adopted from scratch, else the
+    :func:`recipe_step` of the shipped version it started from (its ``started_from`` record)."""
+    return 0 if "adopted" in started_from else recipe_step(started_from.get("training", {}))
+
+
 def shift_stages(stages: list, offset: int) -> list:
     """The recipe's crop stages for a run whose first weights are ``offset`` steps into the recipe
     (a new run from a shipped version): the stage reached there starts at once, the later ones
@@ -149,7 +155,7 @@ def train_leg(model: str, runs: Path, data: list[str], val_dir: str | None, budg
     resume = (run_dir / "last.pt").exists()
     hist = _history(run_dir)
     spec = None if resume else get_spec(model)
-    offset = recipe_step(hist.get("started_from", {}).get("training", {}) if resume else spec.training)
+    offset = start_offset(hist.get("started_from", {})) if resume else recipe_step(spec.training)
     cfg = campaign_config(model, run_dir, data, val_dir, threads, device, budget, overrides, offset)
     if not resume:
         cfg.init_from = str(spec.weights_path)
@@ -353,7 +359,7 @@ def ship(model: str, candidate: Path, numbers: dict, runs: Path, registry_file: 
             "continued_from": (f"{model} version {base.get('version', '?')} ({base_iters} iterations)" if "adopted" not in base
                                else f"the run {base['adopted']} (from scratch), adopted by the campaign"),
             "campaign_steps": state["step"],
-            "recipe_step": (0 if "adopted" in base else recipe_step(base.get("training", {}))) + state["step"],
+            "recipe_step": start_offset(base) + state["step"],
             "cpu_hours": round(cpu_hours(run_dir), 2),
             "cpu_hours_total": round(base.get("training", {}).get("cpu_hours_total", 0.0) + cpu_hours(run_dir), 2),
             "hardware": sorted({leg["hardware"] for leg in hist["legs"]}),
