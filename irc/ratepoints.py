@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Point:
@@ -109,15 +111,7 @@ def predicted(ceiling: float, lr_psnr: float, anchors) -> float:
     known = sorted((x, a) for x, v in anchors if (a := amplification(ceiling, x, v)) is not None)
     if not known:
         return upper_estimate(ceiling, lr_psnr)
-    xs, amps = [x for x, _ in known], [a for _, a in known]
-    if lr_psnr <= xs[0]:
-        a = amps[0]
-    elif lr_psnr >= xs[-1]:
-        a = amps[-1]
-    else:
-        i = next(i for i in range(1, len(xs)) if xs[i] >= lr_psnr)
-        t = (lr_psnr - xs[i - 1]) / (xs[i] - xs[i - 1]) if xs[i] > xs[i - 1] else 1.0
-        a = amps[i - 1] + t * (amps[i] - amps[i - 1])
+    a = float(np.interp(lr_psnr, [x for x, _ in known], [a for _, a in known]))  # constant beyond the ends
     mse = _mse(ceiling) + a * _mse(lr_psnr)
     return math.inf if mse <= 0 else -10.0 * math.log10(mse)
 
@@ -204,9 +198,15 @@ def first_reaching(lo: int, hi: int, goal: float, value, v_lo: float | None = No
         guesses = guesses + 1 if interpolated else 0
         v = value(mid)
         lo, hi, v_lo, v_hi = (lo, mid, v_lo, v) if v >= goal else (mid, hi, v, v_hi)
-        if (hi - lo) * 2 <= width or guesses == 0:
-            guesses, width = 0, hi - lo
+        guesses, width = settle(guesses, width, lo, hi)
     return hi
+
+
+def settle(guesses: int, width: int, lo: int, hi: int) -> tuple[int, int]:
+    """(guesses, width) after a step left the bracket (lo, hi): both start again once the bracket is
+    half as wide as at the last start, or after a midpoint step (``guesses`` 0). Guessed steps run
+    while fewer than two in a row have failed to halve it (:func:`first_reaching`, Queries._step)."""
+    return (0, hi - lo) if (hi - lo) * 2 <= width or guesses == 0 else (guesses, width)
 
 
 def better_psnr(p: Point, best: Point | None) -> bool:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import heapq
 import math
 
-from irc.ratepoints import PSNR_WIDTH, SIZE_SLACK, Bracket, Pair, Point, better_psnr, first_reaching, predicted, split
+from irc.ratepoints import (
+    PSNR_WIDTH, SIZE_SLACK, Bracket, Pair, Point, better_psnr, first_reaching, predicted, settle, split,
+)
 
 PROBE, REQUEUE, DROP = "probe", "requeue", "drop"  # Queries._rebound's verdicts on a queued pair
 
@@ -129,8 +131,7 @@ class Queries:
             b.hi, b.v_hi = mid, v
         else:
             b.lo, b.v_lo = mid, v
-        if (b.hi - b.lo) * 2 <= b.width or b.guesses == 0:
-            b.guesses, b.width = 0, b.hi - b.lo
+        b.guesses, b.width = settle(b.guesses, b.width, b.lo, b.hi)
 
     def _guess(self, b: Bracket, target: float) -> int:
         """The rung in (lo, hi) most likely to be the first reaching ``target``: each rung's decoded LR
