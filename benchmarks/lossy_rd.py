@@ -60,9 +60,8 @@ def main() -> None:
     from irc.models import registry
 
     for t in args.trials:
-        like = registry.get_spec(t.rpartition(":")[2])
-        name = registry.register_trial(t, codecs=(args.codec,) if like.role == "restore" else ())
-        if like.role != "restore":
+        name = registry.register_trial(t, crm_codecs=(args.codec,))
+        if registry.get_spec(name).role != "restore":
             args.models.append(name)
 
     ds = datasets.resolve("kodak" if args.data is None else Path(args.data).name, Path(args.data))

@@ -44,6 +44,7 @@ def main() -> None:
             h, w = img.shape[1] // scale * scale, img.shape[2] // scale * scale
             hr = img[:, :h, :w]
             lr = api.downscale(hr.permute(1, 2, 0).numpy(), name, backend=args.backend, precision="fp32")
+            lr = lr[..., :3]  # the image; BDFlow's 4th channel is its boundary map, stored beside it
             ref = bicubic_down(hr[None].float() / 255, scale)[0]
             ref = (ref * 255).round().byte().permute(1, 2, 0).numpy()
             ys.append(psnr_y(ref, lr))

@@ -178,8 +178,8 @@ def pack(img: imageio.LoadedImage, plan: EncodePlan, payload: bytes, lr_size: tu
 def downscale(rgb: np.ndarray, model, device: str = "cpu", tile: int = DEFAULT_TILE,
               overlap: int = DEFAULT_OVERLAP, progress=None, backend: str = "auto",
               precision: str = "auto", size: tuple[int, int] | None = None) -> np.ndarray:
-    """(H, W, 3) uint8 -> LR (ceil(H/s), ceil(W/s), C) uint8 with rescaler ``model`` (C = 3, or 1 for
-    a colour model's grayscale carrier; ``model`` a name or
+    """(H, W, 3) uint8 -> LR (ceil(H/s), ceil(W/s), C) uint8 with rescaler ``model`` (C = 3, 1 for
+    a colour model's grayscale carrier, 3 + its side channels for BDFlow's boundary map; ``model`` a name or
     a :class:`irc.models.registry.Loaded`; padded, tiled, the tiles blended before rounding).
     ``size`` (width, height, multiples of the model's scale): resize the HR to it instead of
     padding (:func:`irc.resample.resize`), for a scale the model was not made for.

@@ -112,16 +112,20 @@ def test_auto_training_precision_is_bf16_where_the_cpu_has_it(monkeypatch):
     assert not loop.use_bf16(cfg, torch.device("cpu")) and loop.use_bf16(cfg, torch.device("cuda"))
 
 
-def test_campaign_leg_records_its_precision(tiny_run, tmp_path, without_fgrn_x2):
+def test_campaign_leg_records_its_precision_and_learning_rate(tiny_run, tmp_path, without_fgrn_x2):
     src, data, kodak = tiny_run
     runs = tmp_path / "runs"
     campaign.adopt("fgrn-x2", src, runs)
-    campaign.train_leg("fgrn-x2", runs, [str(data)], None, 0.01, overrides={"precision": "fp32"})
+    campaign.train_leg("fgrn-x2", runs, [str(data)], None, 0.01, overrides={"precision": "fp32", "lr": 7e-5})
     leg = json.loads((runs / "fgrn-x2" / "campaign.json").read_text())["legs"][-1]
-    assert leg["precision"] == "fp32" and leg["steps"][1] > leg["steps"][0]
-    res = run_cli("train", "campaign", "fgrn-x2", "--kodak", kodak, "--runs", runs, "--precision", "half")
-    assert res.exit_code != 0 and "--precision must be auto, fp32 or bf16" in res.output
-    assert len([line for line in res.output.splitlines() if line.strip()]) == 1, res.output
+    assert leg["precision"] == "fp32" and leg["steps"][1] > leg["steps"][0] and leg["lr"] == 7e-5
+    steps = [json.loads(line) for line in (runs / "fgrn-x2" / "log.jsonl").read_text().splitlines()]
+    assert 0 < [r["lr"] for r in steps if "lr" in r][-1] <= 7e-5  # at it (in the warm-up: below), not the recipe's 3e-4
+    for flag, value, needle in (("--precision", "half", "--precision must be auto, fp32 or bf16"),
+                                ("--lr", "0", "--lr must be between 0 and 1")):
+        res = run_cli("train", "campaign", "fgrn-x2", "--kodak", kodak, "--runs", runs, flag, value)
+        assert res.exit_code != 0 and needle in res.output
+        assert len([line for line in res.output.splitlines() if line.strip()]) == 1, res.output
 
 
 def _without(private_registry, name: str):

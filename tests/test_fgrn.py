@@ -40,7 +40,7 @@ def test_flow_inverse_of_forward_is_identity(cells):
         torch.testing.assert_close(model.flow_inverse(y), x, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("scale", [2, 3, 4, 8])
 def test_shapes_and_8_bit_lr(scale):
     torch.manual_seed(0)
     model = _randomise(FGRN(scale, **TINY))
@@ -63,7 +63,15 @@ def test_paper_size_defaults():
     assert count_parameters(build(2)) == pytest.approx(1.33e6, rel=0.03)
     assert count_parameters(build(4)) == pytest.approx(3.35e6, rel=0.03)
     assert build(4, up_blocks=1).u_body.__len__() == 1  # params override DEFAULTS
-    assert set(DEFAULTS) >= {2, 4}
+    assert set(DEFAULTS) >= {2, 4, 8}
+
+
+def test_x8_starts_from_the_x4_weights_in_all_but_three_tensors():
+    """x8 keeps the x4 sizes: only the squeeze head (8x8x3 channels in) and the third PixelShuffle
+    stage are new, so a x8 run initialised from fgrn-x4 (`--init-from`) copies everything else."""
+    x4, x8 = build(4).state_dict(), build(8).state_dict()
+    new = sorted(k for k in x8 if k not in x4 or x4[k].shape != x8[k].shape)
+    assert new == ["d_head.weight", "u_stages.2.bias", "u_stages.2.weight"]
 
 
 @pytest.mark.parametrize("scale", [1, 0, 2.5])

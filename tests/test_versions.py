@@ -111,17 +111,18 @@ def test_the_newest_version_answers_to_its_number_too():
 
 
 def test_trial_weights_register_under_a_new_name_for_the_process(tiny_models, photo):
-    name = registry.register_trial(f"trial-x2={tiny_models[2].weights_path}:tiny-x2")
+    name = registry.register_trial(f"trial-x2={tiny_models[2].weights_path}:tiny-x2", crm_codecs=("png",))
     try:
         spec = registry.get_spec(name)
         assert (spec.scale, spec.arch, spec.version) == (2, tiny_models[2].arch, 1)
+        assert spec.codecs == ()  # crm_codecs concern a trial CRM only: a trial rescaler is never a default
         assert spec.weights_path == tiny_models[2].weights_path.resolve() and not spec.kodak
         data = api.encode(photo, scale=None, codec="png", model=name)
         assert np.asarray(api.decode(data)).shape == photo.shape
     finally:
         registry.unregister(name)
     # a trial CRM made for a codec restores that codec's LR of its base, ahead of any shipped CRM
-    crm = registry.register_trial(f"trial-crm={tiny_models['crm'].weights_path}:{tiny_models['crm'].name}", codecs=("avif",))
+    crm = registry.register_trial(f"trial-crm={tiny_models['crm'].weights_path}:{tiny_models['crm'].name}", crm_codecs=("avif",))
     try:
         assert registry.default_crm("tiny-x2", "avif").name == crm
         assert registry.default_crm("tiny-x2", "webp") is None or registry.default_crm("tiny-x2", "webp").name != crm

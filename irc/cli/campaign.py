@@ -14,7 +14,7 @@ from irc.errors import IrcError
 
 @train_app.command("campaign")
 def train_campaign(
-    model: str = typer.Argument(..., help="The shipped model to improve: irn-x2, irn-x4, irn-e-x4, irn-x8, irn-ld-x3, fgrn-x2, fgrn-x4, hcflow-x4, irn-color, bdflow-x8 or bdflow-x16."),
+    model: str = typer.Argument(..., help="The shipped model to improve: irn-x2, irn-x4, irn-e-x4, irn-x8, irn-ld-x3, fgrn-x2, fgrn-x4, fgrn-x8, hcflow-x4, irn-color, bdflow-x8 or bdflow-x16."),
     data: list[Path] = typer.Option([], "--data", help="Training image folder (repeatable); never the benchmark set."),
     kodak: Optional[Path] = typer.Option(None, "--kodak", help="Folder measured at the end (all of it), e.g. ../shared/data/kodak; "
                                          "its first 4 images also validate during training."),
@@ -24,6 +24,8 @@ def train_campaign(
     device: str = typer.Option("cpu", "--device"),
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32, bf16 (autocast, fp32 master weights) or auto; "
                                             "default: the recipe's, auto (bf16 on CUDA and on CPUs with native bf16)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate of this leg (Adam, constant); default: the recipe's. "
+                                       "For a measured change, e.g. a twin run in another --runs folder."),
     min_gain: float = typer.Option(0.2, "--min-gain", help="Ship only when Kodak Y-PSNR (RGB PSNR for a colour model) rises by at least this (dB)."),
     train: bool = typer.Option(True, "--train/--no-train", help="--no-train: only export, measure and (maybe) ship."),
     ship: bool = typer.Option(True, "--ship/--no-ship", help="--no-ship: measure and report, install nothing."),
@@ -54,6 +56,8 @@ def train_campaign(
         device = resolve_device(device)
         if precision is not None:
             check_train_precision(precision)
+        if lr is not None and not 0 < lr < 1:
+            raise IrcError(f"--lr must be between 0 and 1, not {lr}")
         if adopt is not None:
             run_dir = campaign.adopt(model, adopt, runs)
             out.print(f"adopted {adopt} as the campaign run {run_dir}", highlight=False)
@@ -70,7 +74,7 @@ def train_campaign(
             out.print(f"training {model} for {time_budget:.0f} s in {runs / model}", highlight=False)
             campaign.train_leg(model, runs, [str(d) for d in data], str(kodak), time_budget, threads, device,
                                progress=_show_record,
-                               overrides=None if precision is None else {"precision": precision})
+                               overrides={k: v for k, v in {"precision": precision, "lr": lr}.items() if v is not None})
         out.print(f"choosing EMA or raw weights on {min(4, len(files))} images, then measuring on all "
                   f"{len(files)} images of {kodak} ...", highlight=False)
         cand, numbers = campaign.export_and_measure(model, runs, files, device)

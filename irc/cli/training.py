@@ -64,7 +64,7 @@ def train_irn(
 @train_app.command("fgrn")
 @opt.with_shared_options
 def train_fgrn(
-    scale: int = typer.Option(2, "--scale", "-s", help="2 or 4 (paper sizes), or 8."),
+    scale: int = typer.Option(2, "--scale", "-s", help="2 or 4 (paper sizes), or 8 (the x4 sizes, no paper size)."),
     out_dir: Path = opt.out_dir("runs/fgrn"),
     nf: Optional[int] = typer.Option(None, "--nf", help="Features (default: the paper-size model of the scale)."),
     down_blocks: Optional[int] = typer.Option(None, "--down-blocks", help="ResBlocks of the downscaler G_d."),

@@ -29,7 +29,9 @@ representation. :meth:`FGRN.training_outputs` gives the tensors for both.
 Default sizes (:data:`DEFAULTS`): the paper gives parameter counts (x2: 1.33M, x4: 3.35M)
 but not block counts, so these were chosen to match the counts, with most of the budget
 in ``G_u``: x2: nf=64, 2 down / 6 up ResBlocks, 3 flow cells = 1,317,815 parameters
-(-0.9%); x4: nf=64, 4 down / 27 up ResBlocks, 4 flow cells = 3,361,650 (+0.3%).
+(-0.9%); x4: nf=64, 4 down / 27 up ResBlocks, 4 flow cells = 3,361,650 (+0.3%). The paper has
+no x8; irc's x8 keeps the x4 sizes (a third PixelShuffle stage, a wider squeeze head:
+3,592,306 parameters), so it starts from the x4 weights in all but three tensors.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ __all__ = ["DEFAULTS", "FGRN", "FlowCell", "ResBlock", "build"]
 DEFAULTS: dict[int, dict] = {
     2: {"nf": 64, "down_blocks": 2, "up_blocks": 6, "flow_cells": 3},
     4: {"nf": 64, "down_blocks": 4, "up_blocks": 27, "flow_cells": 4},
+    8: {"nf": 64, "down_blocks": 4, "up_blocks": 27, "flow_cells": 4},
 }
 
 

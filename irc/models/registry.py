@@ -154,10 +154,11 @@ def register(spec: ModelSpec) -> None:
     load_model.cache_clear()
 
 
-def register_trial(text: str, codecs: tuple[str, ...] = ()) -> str:
+def register_trial(text: str, crm_codecs: tuple[str, ...] = ()) -> str:
     """``NAME=WEIGHTS:LIKE``: register unshipped weights (an exported checkpoint) under NAME, with the
     family and sizes of the installed model LIKE, for this process only (benchmarks' ``--try``).
-    ``codecs``: the LR codecs it is made for (a trial CRM restores these, and is then their default)."""
+    ``crm_codecs``: where LIKE is a CRM, the LR codecs the trial restores (it is then their default
+    CRM); a trial rescaler is never a default, whatever is given."""
     from dataclasses import replace
     from pathlib import Path
 
@@ -167,7 +168,9 @@ def register_trial(text: str, codecs: tuple[str, ...] = ()) -> str:
         raise IrcError(f"a trial model is NAME=WEIGHTS:LIKE, got {text!r}")
     if not Path(weights).is_file():
         raise IrcError(f"trial weights not found: {weights}")
-    register(replace(get_spec(like), name=name, weights=str(Path(weights).resolve()), codecs=tuple(codecs), version=1,
+    spec = get_spec(like)
+    codecs = tuple(crm_codecs) if spec.role == "restore" else ()
+    register(replace(spec, name=name, weights=str(Path(weights).resolve()), codecs=codecs, version=1,
                      kodak={}, description=f"trial weights {weights}"))
     return name
 
