@@ -45,10 +45,11 @@ from irc.models.rescaler import LR_CHANNELS, Rescaler, quantize
 
 __all__ = ["DEFAULTS", "FGRN", "FlowCell", "ResBlock", "build"]
 
+_X4 = {"nf": 64, "down_blocks": 4, "up_blocks": 27, "flow_cells": 4}
 DEFAULTS: dict[int, dict] = {
     2: {"nf": 64, "down_blocks": 2, "up_blocks": 6, "flow_cells": 3},
-    4: {"nf": 64, "down_blocks": 4, "up_blocks": 27, "flow_cells": 4},
-    8: {"nf": 64, "down_blocks": 4, "up_blocks": 27, "flow_cells": 4},
+    4: _X4,
+    8: dict(_X4),  # no x8 in the paper: the x4 sizes, so a x8 run starts from the x4 weights
 }
 
 
