@@ -25,10 +25,12 @@ def main() -> None:
     ap.add_argument("--data", default="../shared/data/kodak")
     ap.add_argument("--out", default="docs/bench")
     ap.add_argument("--skip-run", action="store_true", help="only splice the existing results in")
+    ap.add_argument("--models", default="auto", help="irc bench --models: auto (every other family's rows too) or none")
     args = ap.parse_args()
     out = ROOT / args.out
     if not args.skip_run:
-        subprocess.run([sys.executable, "-m", "irc.cli", "bench", "kodak", "--data", args.data, "--out", str(out)],
+        subprocess.run([sys.executable, "-m", "irc.cli", "bench", "kodak", "--data", args.data, "--out", str(out),
+                        "--models", args.models],
                        check=True, cwd=ROOT)
     summary = json.loads((out / "bench.json").read_text())
     bd = "\n".join(f"| {k} | {v:+.1f}% |" if v is not None else f"| {k} | no PSNR overlap |"

@@ -299,6 +299,24 @@ def test_openvino_cache_is_reused(ov, photo, monkeypatch, tmp_path):
     ov.clear_cache()
 
 
+def test_openvino_keeps_the_graphs_used_last(ov, photo, monkeypatch):
+    """The compiled-graph cache evicts the least recently used graph: a search that keeps
+    returning to one model's pass does not compile it again."""
+    monkeypatch.setattr(ov, "_MAX_COMPILED", 2)
+    ov.clear_cache()
+    before = ov.compiles
+    a = api.downscale(photo, "tiny-x2", backend="openvino")  # graph 1
+    api.downscale(photo, "tiny-x4", backend="openvino")  # graph 2
+    assert np.array_equal(api.downscale(photo, "tiny-x2", backend="openvino"), a)  # graph 1 again: kept
+    assert ov.compiles == before + 2
+    api.downscale(photo, "tiny-x8", backend="openvino")  # graph 3 evicts graph 2, the least recently used
+    api.downscale(photo, "tiny-x2", backend="openvino")
+    assert ov.compiles == before + 3
+    api.downscale(photo, "tiny-x4", backend="openvino")  # evicted: compiled again
+    assert ov.compiles == before + 4
+    ov.clear_cache()
+
+
 def test_openvino_bf16_runs_fp32_where_not_native(ov, photo):
     data = api.encode(photo, scale=2, codec="png", backend="openvino", precision="bf16")
     assert api.read(data).header.precision == ("bf16" if ov.native_bf16() else "fp32")

@@ -22,6 +22,16 @@ def run(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
+def test_paper_figures_stand_beside_each_scales_default_row():
+    from irc.bench.report import paper_div2k
+
+    assert paper_div2k("IRN x2 + PNG") == "131 MB, 40.87 dB, +7.3%"
+    assert paper_div2k("FGRN x4 + PNG") == "IRN: 34.9 MB, 32.95 dB, +11.1%"  # the paper's model, marked
+    assert paper_div2k("FGRN x8 + JPEG XL") == "IRN: FLIF 7.68 MB, -41.2%"
+    for other in ("Bicubic x4 + PNG", "FGRN x4 (fgrn-x4) + PNG", "IRN x3 + PNG", "BDFlow x16 + PNG"):
+        assert paper_div2k(other) == ""  # no paper figure at that scale, or not the scale's default row
+
+
 def test_bd_rate():
     anchor = [(0.25, 26.0), (0.5, 29.0), (1.0, 32.0), (2.0, 35.0)]
     assert bd_rate(anchor, anchor) == pytest.approx(0.0, abs=1e-9)
@@ -119,6 +129,18 @@ def test_bench_folder_writes_everything_and_reuses_results(tmp_path, folder):
     cached = (out / "cache.jsonl").read_text()
     assert run(*args).exit_code == 0
     assert (out / "cache.jsonl").read_text() == cached
+    # benchmarks/auto_vs_alone.py reads the same cache: 4 auto points against 2 codecs each
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "auto_vs_alone.py"
+    done = subprocess.run([sys.executable, str(script), str(out / "cache.jsonl")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "4 irc auto points, 2 images; codecs alone: jpeg, webp" in done.stdout
+    cases = sum(any(q["image"] == p["image"] and q["pipeline"] == codec and float(q["psnr_rgb"]) >= float(p["target"])
+                    for q in rows) for p in mine for codec in ("JPEG", "WebP"))
+    assert f"\n{cases} (image, target, codec) cases with a codec-alone file reaching the target" in done.stdout
 
 
 def test_bench_div2k_with_a_local_folder(tmp_path, folder):

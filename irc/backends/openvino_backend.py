@@ -37,6 +37,7 @@ from irc.errors import IrcError
 
 PASSES = ("encode_lr", "upscale", "restore")
 conversions = 0  # conversions done by this process (the tests check the cache with it)
+compiles = 0  # graphs compiled by this process (benchmarks/ratecontrol_time.py prints it)
 _models: dict[str, object] = {}  # IR path -> openvino.Model read or converted in this process
 _compiled: dict[tuple, object] = {}  # (IR path, precision, threads, shape or None) -> CompiledModel
 _MAX_COMPILED = 4  # compiled graphs kept (each holds its buffers): the last two image sizes of a decode
@@ -231,7 +232,9 @@ class OpenVINORunner:
         threads = torch.get_num_threads()
         precision = self.precisions[pass_]
         key = (str(ir_path(self.spec, pass_)), precision, threads, shape if static else None)
-        if key not in _compiled:
+        if key in _compiled:  # least recently used first: a search alternates between many models' passes
+            _compiled[key] = _compiled.pop(key)
+        else:
             model = model_for(self.spec, self.net, pass_)
             if static:
                 model = model.clone()
@@ -243,6 +246,8 @@ class OpenVINORunner:
             except RuntimeError as exc:
                 raise IrcError(f"OpenVINO could not compile {self.spec.name} ({pass_}): "
                                f"{str(exc).strip().splitlines()[-1][:200]}; try --backend torch") from None
+            global compiles
+            compiles += 1
             if len(_compiled) >= _MAX_COMPILED:
                 _compiled.pop(next(iter(_compiled)))
             _compiled[key] = compiled

@@ -31,6 +31,17 @@ PAPER_DIV2K = {
 METRICS = ("bpp", "psnr-rgb", "psnr-y", "ssim")
 
 
+def paper_div2k(pipeline: str) -> str:
+    """The paper's DIV2K figures beside a storage row: IRN's rows name them as they are; the row of a
+    scale's default model of another family ("FGRN x4 + PNG") gets IRN's, marked as IRN's."""
+    if pipeline in PAPER_DIV2K:
+        return PAPER_DIV2K[pipeline]
+    m = re.fullmatch(r"(\w+) (x\d+) \+ (PNG|JPEG XL)", pipeline)
+    if m and m.group(1) != "Bicubic" and f"IRN {m.group(2)} + {m.group(3)}" in PAPER_DIV2K:
+        return "IRN: " + PAPER_DIV2K[f"IRN {m.group(2)} + {m.group(3)}"]
+    return ""
+
+
 def _by_pipeline(points: list[Point]) -> dict[str, list[Point]]:
     out: dict[str, list[Point]] = {}
     for p in points:
@@ -47,7 +58,7 @@ def storage_rows(res: Results) -> list[dict]:
         row = {"pipeline": name, "scale": pts[0].scale, "total_mb": total / 1e6,
                "psnr_rgb": None if exact else float(np.mean([p.psnr_rgb for p in pts])),
                "psnr_y": None if exact else float(np.mean([p.psnr_y for p in pts])),
-               "bpp": total * 8 / res.pixels, "paper_div2k": PAPER_DIV2K.get(name, "")}
+               "bpp": total * 8 / res.pixels, "paper_div2k": paper_div2k(name)}
         m = res.matched.get(name)
         if m:
             row["matched_jpeg"] = {"quality": m.quality, "psnr_rgb": m.psnr_rgb, "total_mb": m.total_bytes / 1e6}

@@ -43,8 +43,9 @@ RECIPES: dict[str, dict] = {
     "fgrn-x2": dict(arch="fgrn", scale=2, lr=3e-4, crop_stages=[[0, 64, 16], [4000, 96, 7], [8000, 128, 4]]),
     "fgrn-x4": dict(arch="fgrn", scale=4, lr=3e-4,
                     crop_stages=[[0, 64, 12], [3000, 96, 5], [6000, 128, 3], [10000, 144, 2]]),
-    # x8: the x4 sizes (irc.models.fgrn.DEFAULTS); LR-size blocks are cheap at x8, so larger crops and batches
-    "fgrn-x8": dict(arch="fgrn", scale=8, lr=3e-4, crop_stages=[[0, 128, 8], [2000, 192, 4]]),
+    # x8: the x4 sizes (irc.models.fgrn.DEFAULTS); LR-size blocks are cheap at x8, so larger crops and batches.
+    # lr 3e-4 to step 4200 (v1), then 1.5e-4: the twin at equal CPU time led (docs/CAMPAIGN.md)
+    "fgrn-x8": dict(arch="fgrn", scale=8, lr=1.5e-4, crop_stages=[[0, 128, 8], [2000, 192, 4]]),
     "hcflow-x4": dict(arch="hcflow", scale=4, lr=2.5e-4,
                       crop_stages=[[0, 64, 16], [3000, 96, 7], [6000, 128, 4], [10000, 144, 3]]),
     # BDFlow: two InvBlocks per level, so a x8 step at 128^2 x 8 costs about what IRN x8's does at 64^2 x 12
