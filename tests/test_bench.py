@@ -1,6 +1,9 @@
 """`irc bench`: BD-rate, datasets, and the whole command on small inputs."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,18 +132,6 @@ def test_bench_folder_writes_everything_and_reuses_results(tmp_path, folder):
     cached = (out / "cache.jsonl").read_text()
     assert run(*args).exit_code == 0
     assert (out / "cache.jsonl").read_text() == cached
-    # benchmarks/auto_vs_alone.py reads the same cache: 4 auto points against 2 codecs each
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "auto_vs_alone.py"
-    done = subprocess.run([sys.executable, str(script), str(out / "cache.jsonl")], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert "4 irc auto points, 2 images; codecs alone: jpeg, webp" in done.stdout
-    cases = sum(any(q["image"] == p["image"] and q["pipeline"] == codec and float(q["psnr_rgb"]) >= float(p["target"])
-                    for q in rows) for p in mine for codec in ("JPEG", "WebP"))
-    assert f"\n{cases} (image, target, codec) cases with a codec-alone file reaching the target" in done.stdout
 
 
 def test_bench_div2k_with_a_local_folder(tmp_path, folder):
@@ -216,6 +207,14 @@ def test_bench_auto_curve_is_what_rate_control_gives(tmp_path, folder):
     assert run("bench", folder, "--out", out, "--scales", "none", "--rd-scales", "none", "--codecs", "jpeg,webp",
                "--auto", "28,24", "--auto-codecs", "jpeg,webp").exit_code == 0
     assert (out / "cache.jsonl").read_text() == cached
+    # benchmarks/auto_vs_alone.py reads the same cache: 4 auto points against 2 codecs each
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "auto_vs_alone.py"
+    done = subprocess.run([sys.executable, str(script), str(out / "cache.jsonl")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "4 irc auto points, 2 images; codecs alone: jpeg, webp" in done.stdout
+    cases = sum(any(q["image"] == p["image"] and q["pipeline"] == codec and float(q["psnr_rgb"]) >= float(p["target"])
+                    for q in rows) for p in mine for codec in ("JPEG", "WebP"))
+    assert f"\n{cases} (image, target, codec) cases with a codec-alone file reaching the target" in done.stdout
 
 
 @pytest.mark.parametrize("args,needle", [
