@@ -228,6 +228,7 @@ class OpenVINORunner:
         return self.precisions[pass_]
 
     def _compiled_for(self, pass_: str, shape: tuple):
+        global compiles
         static = os.environ.get("IRC_OPENVINO_SHAPES", "static") != "dynamic"
         threads = torch.get_num_threads()
         precision = self.precisions[pass_]
@@ -246,7 +247,6 @@ class OpenVINORunner:
             except RuntimeError as exc:
                 raise IrcError(f"OpenVINO could not compile {self.spec.name} ({pass_}): "
                                f"{str(exc).strip().splitlines()[-1][:200]}; try --backend torch") from None
-            global compiles
             compiles += 1
             if len(_compiled) >= _MAX_COMPILED:
                 _compiled.pop(next(iter(_compiled)))
