@@ -1,5 +1,6 @@
 """`irc bench`: BD-rate, datasets, and the whole command on small inputs."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -25,14 +26,48 @@ def run(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
-def test_paper_figures_stand_beside_each_scales_default_row():
-    from irc.bench.report import paper_div2k
+def test_paper_figures_stand_beside_each_scales_default_row(monkeypatch):
+    from irc.bench.report import PAPER_DIV2K, paper_div2k
+    from irc.models import registry
+    from irc.models.registry import default_model
 
-    assert paper_div2k("IRN x2 + PNG") == "131 MB, 40.87 dB, +7.3%"
-    assert paper_div2k("FGRN x4 + PNG") == "IRN: 34.9 MB, 32.95 dB, +11.1%"  # the paper's model, marked
-    assert paper_div2k("FGRN x8 + JPEG XL") == "IRN: FLIF 7.68 MB, -41.2%"
-    for other in ("Bicubic x4 + PNG", "FGRN x4 (fgrn-x4) + PNG", "IRN x3 + PNG", "BDFlow x16 + PNG"):
-        assert paper_div2k(other) == ""  # no paper figure at that scale, or not the scale's default row
+    monkeypatch.setattr(registry, "_extra", {})  # the shipped defaults, not the suite's tiny models
+
+    assert paper_div2k(1, "png", None) == "PNG 470 MB"  # the codec alone
+    assert paper_div2k(2, "png", "irn-x2") == "131 MB, 40.87 dB, +7.3%"
+    assert paper_div2k(4, "png", "irn-x4") == "34.9 MB, 32.95 dB, +11.1%"  # the paper's model, default or not
+    for s, codec in ((4, "png"), (8, "jxl")):
+        default = default_model(s, "png").name
+        assert not default.startswith("irn-")  # today FGRN: its row carries the paper's IRN figures, marked
+        assert paper_div2k(s, codec, default) == "IRN: " + PAPER_DIV2K[(s, codec)]
+    for row in ((4, "png", None), (4, "png", "irn-e-x4"), (8, "png", "bdflow-x8"), (3, "png", "irn-ld-x3"),
+                (16, "png", "bdflow-x16"), (1, "png", "irn-color"), (2, "jpeg", "irn-x2")):
+        assert paper_div2k(*row) == "", row  # bicubic, an extra model, no paper figure, or a lossy codec
+
+
+def test_storage_rows_carry_the_model_so_the_paper_column_needs_no_label(monkeypatch):
+    from irc.bench.points import Point, Results
+    from irc.bench.report import storage_rows
+    from irc.models import registry
+
+    monkeypatch.setattr(registry, "_extra", {})
+
+    def pt(pipeline, scale, codec, model):
+        return Point("a", pipeline, scale, codec, None, 100, 1.0, 40.0, 41.0, 0.99, 0.0, 0.0, model=model)
+
+    res = Results("set", ["a"], 800, [pt("PNG lossless", 1, "png", None), pt("Bicubic x4 + PNG", 4, "png", None),
+                                      pt("a renamed row", 4, "png", default_model_name(4)),
+                                      pt("IRN x4 (irn-x4) + PNG", 4, "png", "irn-x4")])
+    paper = {r["pipeline"]: r["paper_div2k"] for r in storage_rows(res)}
+    assert paper == {"PNG lossless": "PNG 470 MB", "Bicubic x4 + PNG": "",
+                     "a renamed row": "IRN: 34.9 MB, 32.95 dB, +11.1%",
+                     "IRN x4 (irn-x4) + PNG": "34.9 MB, 32.95 dB, +11.1%"}
+
+
+def default_model_name(scale):
+    from irc.models.registry import default_model
+
+    return default_model(scale, "png").name
 
 
 def test_bd_rate():
@@ -129,9 +164,19 @@ def test_bench_folder_writes_everything_and_reuses_results(tmp_path, folder):
     # every other shipped rescaler family of the scale stands beside IRN (--models auto)
     assert {"FGRN x2 + PNG", "FGRN x2 + JPEG XL"} <= set(names) and "FGRN x2 + JPEG + CRM" in summary["curves"]
     # a second run takes every point from the cache: nothing new is appended
+    assert irn["paper_div2k"] == "131 MB, 40.87 dB, +7.3%"
     cached = (out / "cache.jsonl").read_text()
     assert run(*args).exit_code == 0
     assert (out / "cache.jsonl").read_text() == cached
+    # a cache written before points carried their model: the engine fills it in from the call
+    old = [{k: v for k, v in json.loads(line).items() if k != "model"} for line in cached.splitlines()]
+    (out / "cache.jsonl").write_text("".join(json.dumps(rec) + "\n" for rec in old))
+    assert run(*args).exit_code == 0
+    again = json.loads((out / "bench.json").read_text())
+    assert again["storage"] == summary["storage"]
+    models = {(row["pipeline"], row["model"]) for row in csv.DictReader((out / "per_image.csv").open())}
+    assert {("IRN x2 + PNG", registry.default_model(2, "png").name), ("FGRN x2 + PNG", "fgrn-x2"),
+            ("PNG lossless", "")} <= models
 
 
 def test_bench_div2k_with_a_local_folder(tmp_path, folder):

@@ -99,9 +99,11 @@ class Bench:
 
     # ---- bookkeeping -------------------------------------------------------------------------
 
-    def _cached(self, key: str, compute: Callable[[], Point]) -> Point:
+    def _cached(self, key: str, compute: Callable[[], Point], **known) -> Point:
+        """The cached point of ``key``, else ``compute()``'s. ``known``: fields the caller knows
+        for sure (the model), filled into records written before the field existed."""
         if key in self.cache:
-            return Point(**self.cache[key])
+            return Point(**{**self.cache[key], **known})
         p = compute()
         self.cache[key] = asdict(p)
         if self.cache_path:
@@ -110,14 +112,14 @@ class Bench:
         return p
 
     def _point(self, i: int, pipeline: str, scale: int, codec: str, quality, payload: int,
-               out: np.ndarray, enc_s: float, dec_s: float) -> Point:
+               out: np.ndarray, enc_s: float, dec_s: float, model: str | None = None) -> Point:
         from irc.metrics import bpp, psnr_y, ssim
 
         ref = self.images[i]
         h, w = ref.shape[:2]
         return Point(self.names[i], pipeline, scale, codec, quality, payload, bpp(payload, w, h),
                      _psnr(ref, out), psnr_y(ref, out, crop=math.ceil(scale) if scale > 1 else 0),
-                     ssim(ref, out), enc_s, dec_s)
+                     ssim(ref, out), enc_s, dec_s, model=model)
 
     def _run(self, label: str, jobs: list[Callable[[], Point]]) -> list[Point]:
         tick = self.progress(label, len(jobs)) if self.progress and jobs else None
@@ -222,10 +224,11 @@ class Bench:
             else:
                 out, t_up = up()
             stored = len(data) + (len(side[1]) if side else 0)
-            return self._point(i, pipeline, scale, codec, quality, stored, out, t_down + t1 - t0, t2 - t1 + t_up)
+            return self._point(i, pipeline, scale, codec, quality, stored, out, t_down + t1 - t0, t2 - t1 + t_up,
+                               model=model)
 
         key = f"{self.ids[i]}|{pipeline}|{quality}|{c_version(codec)}|{self._model_key(model, crm)}"
-        return self._cached(key, compute)
+        return self._cached(key, compute, model=model)
 
     # ---- the plan ----------------------------------------------------------------------------
 

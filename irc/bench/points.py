@@ -25,6 +25,7 @@ class Point:
     enc_s: float
     dec_s: float
     target: float | None = None  # irc auto: the --target-psnr of this point (its curve groups by it)
+    model: str | None = None  # the rescaler's registry name; None: the codec alone, bicubic, or irc auto
 
 
 @dataclass

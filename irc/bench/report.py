@@ -16,30 +16,38 @@ from irc.bench.auto import AUTO, criteria
 from irc.bench.points import CODEC_LABEL, Point, Results
 from irc.metrics import bd_rate
 
-# IRN paper, Table 14 (DIV2K validation, 100 images): storage MB, RGB PSNR, change vs matched JPEG.
-# JPEG XL stands in the FLIF row; FLIF's numbers are printed beside it for reference.
+# IRN paper, Table 14 (DIV2K validation, 100 images): storage MB, RGB PSNR, change vs matched JPEG,
+# by (scale, lossless codec); scale 1 is the codec alone. JPEG XL stands in the FLIF row; FLIF's
+# numbers are printed beside it for reference.
 PAPER_DIV2K = {
-    "PNG lossless": "PNG 470 MB",
-    "JPEG XL lossless": "FLIF 294 MB",
-    "IRN x2 + PNG": "131 MB, 40.87 dB, +7.3%",
-    "IRN x2 + JPEG XL": "FLIF 108 MB, -11.5%",
-    "IRN x4 + PNG": "34.9 MB, 32.95 dB, +11.1%",
-    "IRN x4 + JPEG XL": "FLIF 28.7 MB, -8.6%",
-    "IRN x8 + PNG": "9.16 MB, 28.50 dB, -29.9%",
-    "IRN x8 + JPEG XL": "FLIF 7.68 MB, -41.2%",
+    (1, "png"): "PNG 470 MB",
+    (1, "jxl"): "FLIF 294 MB",
+    (2, "png"): "131 MB, 40.87 dB, +7.3%",
+    (2, "jxl"): "FLIF 108 MB, -11.5%",
+    (4, "png"): "34.9 MB, 32.95 dB, +11.1%",
+    (4, "jxl"): "FLIF 28.7 MB, -8.6%",
+    (8, "png"): "9.16 MB, 28.50 dB, -29.9%",
+    (8, "jxl"): "FLIF 7.68 MB, -41.2%",
 }
 METRICS = ("bpp", "psnr-rgb", "psnr-y", "ssim")
 
 
-def paper_div2k(pipeline: str) -> str:
-    """The paper's DIV2K figures beside a storage row: IRN's rows name them as they are; the row of a
-    scale's default model of another family ("FGRN x4 + PNG") gets IRN's, marked as IRN's."""
-    if pipeline in PAPER_DIV2K:
-        return PAPER_DIV2K[pipeline]
-    m = re.fullmatch(r"(\w+) (x\d+) \+ (PNG|JPEG XL)", pipeline)
-    if m and m.group(1) != "Bicubic" and f"IRN {m.group(2)} + {m.group(3)}" in PAPER_DIV2K:
-        return "IRN: " + PAPER_DIV2K[f"IRN {m.group(2)} + {m.group(3)}"]
-    return ""
+def paper_div2k(scale: int | float, codec: str, model: str | None) -> str:
+    """The paper's DIV2K figures beside a storage row (scale, lossless codec, rescaler model): the
+    codec alone (scale 1, no model) and the general IRN of the scale (the paper's model) get them
+    as they are; the scale's default model of another family (FGRN x4) gets IRN's, marked as IRN's;
+    bicubic rows, colour models and other models get none."""
+    from irc.models.registry import default_model, get_spec
+
+    figure = PAPER_DIV2K.get((scale, codec), "")
+    if not figure or (model is None) != (scale == 1):
+        return ""
+    if model is None:
+        return figure
+    spec = get_spec(model)
+    if spec.arch == "irn" and "*" in spec.codecs:
+        return figure
+    return "IRN: " + figure if model == default_model(int(scale), "png").name else ""
 
 
 def _by_pipeline(points: list[Point]) -> dict[str, list[Point]]:
@@ -58,7 +66,7 @@ def storage_rows(res: Results) -> list[dict]:
         row = {"pipeline": name, "scale": pts[0].scale, "total_mb": total / 1e6,
                "psnr_rgb": None if exact else float(np.mean([p.psnr_rgb for p in pts])),
                "psnr_y": None if exact else float(np.mean([p.psnr_y for p in pts])),
-               "bpp": total * 8 / res.pixels, "paper_div2k": paper_div2k(name)}
+               "bpp": total * 8 / res.pixels, "paper_div2k": paper_div2k(pts[0].scale, pts[0].codec, pts[0].model)}
         m = res.matched.get(name)
         if m:
             row["matched_jpeg"] = {"quality": m.quality, "psnr_rgb": m.psnr_rgb, "total_mb": m.total_bytes / 1e6}
