@@ -87,6 +87,8 @@ LOSSY_GOLDEN = {
     ("fgrn-x2@1", "kodim23", "jpeg", 40): ("crm-fgrn-x2-jpeg", 29.912, 1813),  # (without: 29.588)
     ("irn-x2", "kodim03", "avif", 30): ("crm-x2-avif", 28.365, 985),  # 2026-12-07, tenth session (without: 28.067)
     ("irn-x2", "kodim23", "avif", 30): ("crm-x2-avif", 28.670, 960),  # (without: 28.426)
+    ("irn-x2", "kodim03", "webp", 30): ("crm-x2-webp", 28.657, 1037),  # 2026-12-07, thirteenth session (without: 28.080)
+    ("irn-x2", "kodim23", "webp", 30): ("crm-x2-webp", 29.792, 1021),  # (without: 29.341)
 }
 # colour models (IRN_color, `--gray`): (model, image) -> RGB PSNR of the colours restored from the gray image
 COLOR_GOLDEN = {
@@ -103,7 +105,7 @@ def crop(name):
 
 def test_registry_entries_are_complete():
     assert {e["name"] for e in SHIPPED} >= {"irn-x2", "irn-x4", "irn-x8", "irn-e-x4", "fgrn-x2", "fgrn-x4", "irn-ld-x3", "hcflow-x4",
-                                            "irn-color", "bdflow-x8", "bdflow-x16", "crm-x2-avif", "fgrn-x8"}
+                                            "irn-color", "bdflow-x8", "bdflow-x16", "crm-x2-avif", "crm-x2-webp", "fgrn-x8"}
     versions = [s for s in registry.all_versions().values() if s.name in {e["name"] for e in SHIPPED}]
     assert len(versions) == len(SHIPPED)  # every version of every model is installed and reachable
     for spec in versions:
@@ -168,7 +170,8 @@ def test_jpeg_defaults(monkeypatch):
     assert registry.default_crm("irn-x4", "jpeg").name == "crm-x4-jpeg"
     assert registry.default_crm("irn-x2-jpeg", "jpeg") is None
     assert registry.default_crm("irn-x2", "avif").name == "crm-x2-avif"  # AVIF at x2 has its own (LOSSY.md)
-    assert registry.default_crm("irn-x2", "webp") is None
+    assert registry.default_crm("irn-x2", "webp").name == "crm-x2-webp"  # and WebP (LOSSY.md, 2026-12-07)
+    assert registry.default_crm("irn-x4", "webp") is None
     # x4: FGRN (ahead on Kodak in luma and colour) for the lossless codecs; JPEG keeps irn-x4 and its CRM
     assert registry.default_model(4, "png").name == registry.default_model(4, "jxl").name == "fgrn-x4"
     assert registry.default_model(4, "jpeg").name == registry.default_model(4, "*").name == "irn-x4"
