@@ -217,6 +217,24 @@ def test_bench_kodak_quick_with_shipped_models(tmp_path, monkeypatch):
     # no wall-clock bound here: the run's seconds are in bench.json; timing is benchmarks/' job
 
 
+def test_bench_bd_rates_of_every_curve_against_each_codec_alone_at_x2_and_x4(tmp_path, folder):
+    out = tmp_path / "bd"
+    r = run("bench", folder, "--out", out, "--scales", "none", "--rd-scales", "2,4", "--codecs", "jpeg,webp",
+            "--qualities", "20,60,90")
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "bench.json").read_text())
+    against = summary["bd_rate_vs_codecs_pct"]
+    assert set(against) == {"JPEG", "WebP"}
+    assert against["JPEG"] == summary["bd_rate_vs_jpeg_pct"]
+    for anchor, row in against.items():
+        assert set(row) == set(summary["curves"]) - {anchor}  # every curve, x2 and x4, against each codec
+        for name, value in row.items():
+            pts = lambda n: [(c["bpp"], c["psnr-rgb"]) for c in summary["curves"][n]]  # noqa: E731
+            assert value == bd_rate(pts(anchor), pts(name))
+    assert any(name.startswith("IRN x4") for name in against["WebP"]) and "WebP" in against["JPEG"]
+    assert "no common PSNR range" in r.output  # the table printed (its title wraps at 80 columns)
+
+
 def test_bench_auto_curve_is_what_rate_control_gives(tmp_path, folder):
     """--auto: one `irc encode --target-psnr T` per image and target, decoded and measured; each
     point reaches its target, and no JPEG/WebP-alone file of the bench that reaches the target is

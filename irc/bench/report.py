@@ -119,6 +119,13 @@ def bd_rates(cur: dict[str, list[dict]], anchor: str = "JPEG") -> dict[str, floa
             for name, pts in cur.items() if name != anchor}
 
 
+def bd_rates_vs_codecs(cur: dict[str, list[dict]]) -> dict[str, dict[str, float | None]]:
+    """codec alone ("JPEG", "WebP", "AVIF", "JPEG XL": those measured) -> BD-rate (%) of every other
+    curve against it, at every scale the run drew; None where the two share no PSNR range."""
+    return {CODEC_LABEL[c]: bd_rates(cur, CODEC_LABEL[c]) for c in ("jpeg", "webp", "avif", "jxl")
+            if CODEC_LABEL[c] in cur}
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
@@ -130,7 +137,7 @@ def write_all(res: Results, out: Path, plan) -> dict:
     bd = bd_rates(cur)
     summary = {"dataset": res.dataset, "images": res.images, "seconds": round(res.seconds, 1),
                "plan": asdict(plan), "storage": rows, "bd_rate_vs_jpeg_pct": bd,
-               "curves": {k: v for k, v in cur.items()}}
+               "bd_rate_vs_codecs_pct": bd_rates_vs_codecs(cur), "curves": {k: v for k, v in cur.items()}}
     if AUTO in cur:  # rate control's criteria: BD-rate and margin at equal rate against each codec alone
         summary["auto_vs_codecs"] = criteria(cur, res.points)
     _atomic_text(out / "bench.json", json.dumps(summary, indent=2))
@@ -238,6 +245,15 @@ def print_tables(summary: dict, console) -> None:
                       f"{p['psnr-y']:.2f}", f"{p['ssim']:.4f}", f"{p['encoding_time']:.2f}",
                       f"{p['decoding_time']:.2f}", (_fmt(bd, "+.1f") + "%" if bd is not None else "-") if j == 0 else "")
     console.print(t)
+    against = summary.get("bd_rate_vs_codecs_pct") or {}
+    if len(against) > 1:  # with one codec alone the table above says it all
+        t = Table(title="BD-rate (RGB PSNR) of every curve against each codec alone ('-': no common PSNR range)")
+        for col in ("pipeline", *against):
+            t.add_column(col)
+        for name in summary["curves"]:
+            t.add_row(name, *((_fmt(v, "+.1f") + "%" if v is not None else "-") if name != anchor else "0"
+                              for anchor, v in ((a, d.get(name)) for a, d in against.items())))
+        console.print(t)
     if summary.get("auto_vs_codecs"):
         t = Table(title=f"{AUTO} (--target-psnr per image) against each codec alone: the mean curves, and per "
                         "image (mean and worst BD-rate over images, least margin at equal bpp over all points)")
