@@ -134,10 +134,10 @@ def write_all(res: Results, out: Path, plan) -> dict:
     """Write bench.json, results/<curve>.json (CompressAI layout), per_image.csv, storage.md and plots."""
     out.mkdir(parents=True, exist_ok=True)
     cur, rows = curves(res), storage_rows(res)
-    bd = bd_rates(cur)
+    against = bd_rates_vs_codecs(cur)
     summary = {"dataset": res.dataset, "images": res.images, "seconds": round(res.seconds, 1),
-               "plan": asdict(plan), "storage": rows, "bd_rate_vs_jpeg_pct": bd,
-               "bd_rate_vs_codecs_pct": bd_rates_vs_codecs(cur), "curves": {k: v for k, v in cur.items()}}
+               "plan": asdict(plan), "storage": rows, "bd_rate_vs_jpeg_pct": against.get("JPEG", {}),
+               "bd_rate_vs_codecs_pct": against, "curves": {k: v for k, v in cur.items()}}
     if AUTO in cur:  # rate control's criteria: BD-rate and margin at equal rate against each codec alone
         summary["auto_vs_codecs"] = criteria(cur, res.points)
     _atomic_text(out / "bench.json", json.dumps(summary, indent=2))
@@ -172,6 +172,11 @@ def _fmt(v, spec: str, none: str = "-") -> str:
     return none if v is None else format(v, spec)
 
 
+def _pct(v: float | None) -> str:
+    """A BD-rate cell: "+12.3%", or "-" without one."""
+    return "-" if v is None else f"{v:+.1f}%"
+
+
 def storage_markdown(rows: list[dict], res: Results) -> str:
     lines = [f"Storage of {res.dataset} ({len(res.images)} images), lossless LR codecs; "
              "JPEG at the quality whose mean RGB PSNR is closest to the row's.", "",
@@ -183,7 +188,7 @@ def storage_markdown(rows: list[dict], res: Results) -> str:
         d = r.get("delta_vs_matched_jpeg_pct")
         lines.append(f"| {r['pipeline']} | {r['total_mb']:.2f} | {r['bpp']:.3f} | "
                      f"{_fmt(r['psnr_rgb'], '.2f', 'lossless')} | {_fmt(r['psnr_y'], '.2f', 'lossless')} | {mj} | "
-                     f"{_fmt(d, '+.1f')}{'%' if d is not None else ''} | {r['paper_div2k']} |")
+                     f"{_pct(d)} | {r['paper_div2k']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -233,7 +238,7 @@ def print_tables(summary: dict, console) -> None:
         t.add_row(r["pipeline"], f"{r['total_mb']:.2f}", f"{r['bpp']:.3f}", _fmt(r["psnr_rgb"], ".2f", "lossless"),
                   _fmt(r["psnr_y"], ".2f", "lossless"),
                   f"q{m['quality']} {m['total_mb']:.2f} MB {m['psnr_rgb']:.2f} dB" if m else "-",
-                  f"{d:+.1f}%" if d is not None else "-", r["paper_div2k"])
+                  _pct(d), r["paper_div2k"])
     console.print(t)
     t = Table(title="Rate-distortion (mean over images) and BD-rate against JPEG alone")
     for col in ("pipeline", "quality", "bpp", "RGB PSNR", "Y-PSNR", "SSIM", "enc s", "dec s", "BD-rate"):
@@ -243,7 +248,7 @@ def print_tables(summary: dict, console) -> None:
         for j, p in enumerate(pts):
             t.add_row(name if j == 0 else "", str(p["quality"]) if p["quality"] is not None else f"T{p['target']:g}", f"{p['bpp']:.3f}", f"{p['psnr-rgb']:.2f}",
                       f"{p['psnr-y']:.2f}", f"{p['ssim']:.4f}", f"{p['encoding_time']:.2f}",
-                      f"{p['decoding_time']:.2f}", (_fmt(bd, "+.1f") + "%" if bd is not None else "-") if j == 0 else "")
+                      f"{p['decoding_time']:.2f}", _pct(bd) if j == 0 else "")
     console.print(t)
     against = summary.get("bd_rate_vs_codecs_pct") or {}
     if len(against) > 1:  # with one codec alone the table above says it all
@@ -251,8 +256,7 @@ def print_tables(summary: dict, console) -> None:
         for col in ("pipeline", *against):
             t.add_column(col)
         for name in summary["curves"]:
-            t.add_row(name, *((_fmt(v, "+.1f") + "%" if v is not None else "-") if name != anchor else "0"
-                              for anchor, v in ((a, d.get(name)) for a, d in against.items())))
+            t.add_row(name, *("0" if name == anchor else _pct(row.get(name)) for anchor, row in against.items()))
         console.print(t)
     if summary.get("auto_vs_codecs"):
         t = Table(title=f"{AUTO} (--target-psnr per image) against each codec alone: the mean curves, and per "
@@ -261,8 +265,7 @@ def print_tables(summary: dict, console) -> None:
                     "least margin"):
             t.add_column(col)
         for name, c in summary["auto_vs_codecs"].items():
-            pct = lambda v: _fmt(v, "+.1f") + ("%" if v is not None else "")  # noqa: E731
             dbs = lambda v: _fmt(v, "+.2f") + (" dB" if v is not None else "")  # noqa: E731
-            t.add_row(name, pct(c["mean_bd_rate_pct"]), dbs(c["mean_bd_psnr_db"]), dbs(c["mean_least_margin_db"]),
-                      pct(c["image_bd_rate_pct"]), pct(c["image_worst_bd_rate_pct"]), dbs(c["image_least_margin_db"]))
+            t.add_row(name, _pct(c["mean_bd_rate_pct"]), dbs(c["mean_bd_psnr_db"]), dbs(c["mean_least_margin_db"]),
+                      _pct(c["image_bd_rate_pct"]), _pct(c["image_worst_bd_rate_pct"]), dbs(c["image_least_margin_db"]))
         console.print(t)
