@@ -1,6 +1,6 @@
 """Is "irc auto" ever worse than a plain codec file of the bench? Measured points only, no interpolation.
 
-    python benchmarks/auto_vs_alone.py docs/bench-auto/cache.jsonl
+    python benchmarks/auto_vs_alone.py OUT/cache.jsonl    # OUT: the --out folder of `irc bench --auto`
 
 Reads an `irc bench --auto` cache (``OUT/cache.jsonl``). For every irc auto point (image, target T)
 and every codec-alone curve of the same image, it takes the smallest codec-alone file of the bench
@@ -12,9 +12,10 @@ quality ladder in log-rate instead, which can pass between points no quality giv
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
+
+from irc.bench.engine import read_cache
 
 
 def main() -> None:
@@ -22,7 +23,9 @@ def main() -> None:
     ap.add_argument("cache", type=Path, help="OUT/cache.jsonl of an `irc bench --auto` run")
     ap.add_argument("--show", type=int, default=10, help="list this many of the cases where a plain file is smaller")
     args = ap.parse_args()
-    rows = [json.loads(line) for line in args.cache.read_text().splitlines() if line.strip()]
+    if not args.cache.exists():
+        raise SystemExit(f"auto_vs_alone: {args.cache} does not exist")
+    rows = list(read_cache(args.cache).values())
     auto = [r for r in rows if r.get("target") is not None]
     alone: dict = defaultdict(list)
     for r in rows:

@@ -41,8 +41,10 @@ def test_paper_figures_stand_beside_each_scales_default_row(monkeypatch):
         assert not default.startswith("irn-")  # today FGRN: its row carries the paper's IRN figures, marked
         assert paper_div2k(s, codec, default) == "IRN: " + PAPER_DIV2K[(s, codec)]
     for row in ((4, "png", None), (4, "png", "irn-e-x4"), (8, "png", "bdflow-x8"), (3, "png", "irn-ld-x3"),
-                (16, "png", "bdflow-x16"), (1, "png", "irn-color"), (2, "jpeg", "irn-x2")):
-        assert paper_div2k(*row) == "", row  # bicubic, an extra model, no paper figure, or a lossy codec
+                (16, "png", "bdflow-x16"), (1, "png", "irn-color"), (2, "jpeg", "irn-x2"),
+                (2, "png", "gone-x2")):
+        assert paper_div2k(*row) == "", row  # bicubic, an extra model, no paper figure, a lossy codec, or
+        # a cached row of a model no longer installed
 
 
 def test_storage_rows_carry_the_model_so_the_paper_column_needs_no_label(monkeypatch):
@@ -278,6 +280,11 @@ def test_bench_auto_curve_is_what_rate_control_gives(tmp_path, folder):
     cases = sum(any(q["image"] == p["image"] and q["pipeline"] == codec and float(q["psnr_rgb"]) >= float(p["target"])
                     for q in rows) for p in mine for codec in ("JPEG", "WebP"))
     assert f"\n{cases} (image, target, codec) cases with a codec-alone file reaching the target" in done.stdout
+    # it reads the cache as the bench does: a torn last line (an interrupted run) is skipped
+    torn = tmp_path / "torn.jsonl"
+    torn.write_text(cached + cached.splitlines()[-1][:40])
+    again = subprocess.run([sys.executable, str(script), str(torn)], capture_output=True, text=True)
+    assert again.returncode == 0 and again.stdout == done.stdout, again.stderr
 
 
 @pytest.mark.parametrize("args,needle", [

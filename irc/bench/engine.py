@@ -66,6 +66,21 @@ def _psnr(ref: np.ndarray, test: np.ndarray) -> float:
     return psnr_rgb(ref, test)
 
 
+def read_cache(path: Path) -> dict[str, dict]:
+    """The records of a bench cache (``OUT/cache.jsonl``) by key; none if it does not exist.
+    A line that does not parse (the torn last line of an interrupted run) is skipped."""
+    records: dict[str, dict] = {}
+    if not path.exists():
+        return records
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+            records[rec.pop("key")] = rec
+        except (ValueError, KeyError, AttributeError):
+            continue
+    return records
+
+
 class Bench:
     def __init__(self, dataset, plan: Plan, device: str = "cpu", cache: Path | None = None,
                  progress: Callable[[str, int], Callable[[], None]] | None = None):
@@ -85,14 +100,7 @@ class Bench:
                     for im in self.images]
         self.results = Results(dataset.name, self.names, sum(im.shape[0] * im.shape[1] for im in self.images))
         self.cache_path = cache
-        self.cache: dict[str, dict] = {}
-        if cache and cache.exists():
-            for line in cache.read_text().splitlines():
-                try:
-                    rec = json.loads(line)
-                    self.cache[rec.pop("key")] = rec
-                except (ValueError, KeyError):
-                    continue  # a torn last line from an interrupted run
+        self.cache: dict[str, dict] = read_cache(cache) if cache else {}
         self._lr: dict[tuple, tuple[np.ndarray, float]] = {}
         self._up_lossless: dict[tuple, tuple[np.ndarray, float]] = {}
         self._probes: dict[int, tuple[float, int]] = {}  # irc.bench.matched's JPEG probes

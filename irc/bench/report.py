@@ -37,6 +37,7 @@ def paper_div2k(scale: int | float, codec: str, model: str | None) -> str:
     codec alone (scale 1, no model) and the general IRN of the scale (the paper's model) get them
     as they are; the scale's default model of another family (FGRN x4) gets IRN's, marked as IRN's;
     bicubic rows, colour models and other models get none."""
+    from irc.errors import IrcError
     from irc.models.registry import default_model, get_spec
 
     figure = PAPER_DIV2K.get((scale, codec), "")
@@ -44,7 +45,10 @@ def paper_div2k(scale: int | float, codec: str, model: str | None) -> str:
         return ""
     if model is None:
         return figure
-    spec = get_spec(model)
+    try:
+        spec = get_spec(model)
+    except IrcError:  # a cached row of a model no longer installed: no claim about it
+        return ""
     if spec.arch == "irn" and "*" in spec.codecs:
         return figure
     return "IRN: " + figure if model == default_model(int(scale), "png").name else ""
