@@ -40,6 +40,10 @@ def test_paper_figures_stand_beside_each_scales_default_row(monkeypatch):
         default = default_model(s, "png").name
         assert not default.startswith("irn-")  # today FGRN: its row carries the paper's IRN figures, marked
         assert paper_div2k(s, codec, default) == "IRN: " + PAPER_DIV2K[(s, codec)]
+    # x2: fgrn-x2 is the PNG default, irn-x2 (the paper's model) the JPEG XL one
+    assert paper_div2k(2, "png", "fgrn-x2") == "IRN: " + PAPER_DIV2K[(2, "png")]
+    assert paper_div2k(2, "jxl", "irn-x2") == PAPER_DIV2K[(2, "jxl")]
+    assert paper_div2k(2, "jxl", "fgrn-x2") == ""
     for row in ((4, "png", None), (4, "png", "irn-e-x4"), (8, "png", "bdflow-x8"), (3, "png", "irn-ld-x3"),
                 (16, "png", "bdflow-x16"), (1, "png", "irn-color"), (2, "jpeg", "irn-x2"),
                 (2, "png", "gone-x2")):
@@ -179,6 +183,23 @@ def test_bench_folder_writes_everything_and_reuses_results(tmp_path, folder):
     models = {(row["pipeline"], row["model"]) for row in csv.DictReader((out / "per_image.csv").open())}
     assert {("IRN x2 + PNG", registry.default_model(2, "png").name), ("FGRN x2 + PNG", "fgrn-x2"),
             ("PNG lossless", "")} <= models
+
+
+def test_storage_rows_follow_each_lossless_codecs_default(tmp_path, folder, tiny_models, monkeypatch):
+    """Each lossless codec's rows start with the model `irc encode` picks for it, then show the
+    scale's other lossless default beside it (fgrn-x2 for PNG, irn-x2 for JPEG XL, as shipped)."""
+    from dataclasses import replace
+
+    monkeypatch.setattr(registry, "_extra", dict(registry._extra))
+    registry.register(replace(tiny_models[2], name="tiny-png-x2", codecs=("png",)))
+    assert registry.default_model(2, "png").name == "tiny-png-x2"
+    assert registry.default_model(2, "jxl").name == "tiny-x2"
+    out = tmp_path / "o"
+    r = run("bench", folder, "--out", out, "--scales", "2", "--rd-scales", "none", "--models", "none")
+    assert r.exit_code == 0, r.output
+    rows = [(row["pipeline"], row["model"]) for row in json.loads((out / "bench.json").read_text())["storage"]]
+    assert [m for _, m in rows if m] == ["tiny-png-x2", "tiny-x2", "tiny-x2", "tiny-png-x2"]
+    assert rows[2:4] == [("Bicubic x2 + PNG", None), ("IRN x2 (tiny-png-x2) + PNG", "tiny-png-x2")]
 
 
 def test_bench_div2k_with_a_local_folder(tmp_path, folder):

@@ -251,9 +251,12 @@ class Bench:
         for codec in LOSSLESS_CODECS if plan.storage_scales else ():
             self._run(f"{CODEC_LABEL[codec]} lossless", [lambda i=i, c=codec: self.codec_alone(i, c, None) for i in n])
         for s in plan.storage_scales:
-            models = [default_model(model_scale_for(s), "png").name,
-                      *(m for m in plan.extra_models if get_spec(m).scale == s)]
+            # each lossless codec's default model first, then the other lossless codecs' defaults
+            # of the scale (FGRN x2 for PNG, IRN x2 for JPEG XL: each row set shows the choice), then extras
+            defaults = [default_model(model_scale_for(s), c).name for c in LOSSLESS_CODECS]
+            extra = [m for m in plan.extra_models if get_spec(m).scale == s]
             for codec in LOSSLESS_CODECS:
+                models = [default_model(model_scale_for(s), codec).name, *defaults, *extra]
                 for m in (None, *dict.fromkeys(models)):
                     self._run(rescaled_label(s, codec, m, None),
                               [lambda i=i, c=codec, m=m: self.rescaled(i, s, c, None, m, None) for i in n])

@@ -35,7 +35,8 @@ METRICS = ("bpp", "psnr-rgb", "psnr-y", "ssim")
 def paper_div2k(scale: int | float, codec: str, model: str | None) -> str:
     """The paper's DIV2K figures beside a storage row (scale, lossless codec, rescaler model): the
     codec alone (scale 1, no model) and the general IRN of the scale (the paper's model) get them
-    as they are; the scale's default model of another family (FGRN x4) gets IRN's, marked as IRN's;
+    as they are; the codec's default model of the scale from another family (FGRN x4) gets IRN's,
+    marked as IRN's;
     bicubic rows, colour models and other models get none."""
     from irc.errors import IrcError
     from irc.models.registry import default_model, get_spec
@@ -51,7 +52,7 @@ def paper_div2k(scale: int | float, codec: str, model: str | None) -> str:
         return ""
     if spec.arch == "irn" and "*" in spec.codecs:
         return figure
-    return "IRN: " + figure if model == default_model(int(scale), "png").name else ""
+    return "IRN: " + figure if model == default_model(int(scale), codec).name else ""
 
 
 def _by_pipeline(points: list[Point]) -> dict[str, list[Point]]:
@@ -67,7 +68,7 @@ def storage_rows(res: Results) -> list[dict]:
     for name, pts in _by_pipeline([p for p in res.points if p.quality is None and p.target is None]).items():
         total = sum(p.bytes for p in pts)
         exact = all(math.isinf(p.psnr_rgb) for p in pts)  # the codec alone, lossless
-        row = {"pipeline": name, "scale": pts[0].scale, "total_mb": total / 1e6,
+        row = {"pipeline": name, "scale": pts[0].scale, "model": pts[0].model, "total_mb": total / 1e6,
                "psnr_rgb": None if exact else float(np.mean([p.psnr_rgb for p in pts])),
                "psnr_y": None if exact else float(np.mean([p.psnr_y for p in pts])),
                "bpp": total * 8 / res.pixels, "paper_div2k": paper_div2k(pts[0].scale, pts[0].codec, pts[0].model)}

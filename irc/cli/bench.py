@@ -130,7 +130,7 @@ def bench(
 
 def other_families(scales: list[int]) -> list[str]:
     """Per scale, the newest general model of every shipped rescaler family other than the
-    default model's (e.g. fgrn-x2 beside irn-x2): what `irc bench` compares by default."""
+    PNG default's (e.g. irn-x4 and hcflow-x4 beside fgrn-x4): what `irc bench` compares by default."""
     from irc.models.registry import all_models, default_model
 
     picked = []
