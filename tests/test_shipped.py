@@ -194,6 +194,18 @@ def test_jpeg_defaults(monkeypatch):
     assert registry.default_crm("bicubic", "jpeg", scale=4).name == "crm-bicubic-x4-jpeg"
 
 
+def test_models_command_says_what_each_rescaler_is_used_for(monkeypatch):
+    """`irc models` names the codecs `irc encode -s SCALE` picks each model for, as default_model does."""
+    from irc.cli.tools import _used_for
+
+    monkeypatch.setattr(registry, "_extra", {})
+    used = {name: _used_for(registry.get_spec(name)) for name in
+            ("irn-x2", "fgrn-x2", "fgrn-x4", "irn-x8", "irn-e-x4", "irn-ld-x3", "irn-color")}
+    assert used == {"irn-x2": "jpeg/webp/jxl/avif", "fgrn-x2": "png", "fgrn-x4": "png/jxl",
+                    "irn-x8": "jpeg/webp/avif", "irn-e-x4": "--model", "irn-ld-x3": "any codec",
+                    "irn-color": "--model"}
+
+
 def test_models_command_lists_shipped_numbers():
     r = CliRunner().invoke(app, ["models"])
     assert r.exit_code == 0

@@ -86,7 +86,7 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print the registr
         else:
             y = f"{k['psnr_y']:.2f}" if "psnr_y" in k else "-"
             rgb = f"{k['psnr_rgb']:.2f}" if "psnr_rgb" in k else "-"
-            use = "any codec" if "*" in s.codecs else "/".join(s.codecs) or "--model"
+            use = _used_for(s)
             if s.lr_channels == 1:
                 use = "--gray (colour from a grayscale image)"
         minutes = f", {t['wall_minutes']:.0f} min" if "wall_minutes" in t else ""
@@ -96,6 +96,28 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print the registr
     out.print(table)
     if older:
         out.print(f"older weight versions, kept so that old .irc files decode: {', '.join(older)}", highlight=False)
+
+
+def _used_for(spec) -> str:
+    """The codecs `irc encode -s SCALE` picks ``spec`` for ("any codec", or e.g. "jxl/jpeg/webp/avif"
+    for a general model that another model replaces for PNG); "--model" when none."""
+    from irc.codecs import CODEC_NAMES
+    from irc.errors import IrcError
+    from irc.models.registry import default_model
+
+    if spec.scale < 2:
+        return "--model"
+    served = []
+    for codec in CODEC_NAMES:
+        try:
+            pick = default_model(spec.scale, codec)
+        except IrcError:
+            continue
+        if (pick.name, pick.version) == (spec.name, spec.version):
+            served.append(codec)
+    if len(served) == len(CODEC_NAMES):
+        return "any codec"
+    return "/".join(served) or "--model"
 
 
 def sample_bytes() -> bytes:
