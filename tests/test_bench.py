@@ -255,7 +255,17 @@ def test_bench_bd_rates_of_every_curve_against_each_codec_alone_at_x2_and_x4(tmp
             pts = lambda n: [(c["bpp"], c["psnr-rgb"]) for c in summary["curves"][n]]  # noqa: E731
             assert value == bd_rate(pts(anchor), pts(name))
     assert any(name.startswith("IRN x4") for name in against["WebP"]) and "WebP" in against["JPEG"]
-    assert "no common PSNR range" in r.output  # the table printed (its title wraps at 80 columns)
+    # the PSNR range each BD-rate integrates over: both curves' shared span, None exactly where no BD-rate
+    spans = summary["bd_overlap_vs_codecs_db"]
+    for anchor, row in against.items():
+        a = [c["psnr-rgb"] for c in summary["curves"][anchor]]
+        for name, value in row.items():
+            t = [c["psnr-rgb"] for c in summary["curves"][name]]
+            span = spans[anchor][name]
+            assert (span is None) == (value is None)
+            if span:
+                assert span == pytest.approx([max(min(a), min(t)), min(max(a), max(t))], abs=1e-3)
+    assert "PSNR range" in r.output and " dB)" in r.output  # the table printed, with the spans
 
 
 def test_bench_auto_curve_is_what_rate_control_gives(tmp_path, folder):

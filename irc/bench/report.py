@@ -131,6 +131,24 @@ def bd_rates_vs_codecs(cur: dict[str, list[dict]]) -> dict[str, dict[str, float 
             if CODEC_LABEL[c] in cur}
 
 
+def overlaps_vs_codecs(cur: dict[str, list[dict]]) -> dict[str, dict[str, list[float] | None]]:
+    """codec alone -> the RGB PSNR range [lo, hi] (dB) each other curve shares with it: the range
+    its BD-rate integrates over (a BD-rate over a sliver says little); None where they share none."""
+    def span(pts):
+        v = [p["psnr-rgb"] for p in pts]
+        return min(v), max(v)
+
+    out = {}
+    for label in bd_rates_vs_codecs(cur):
+        a_lo, a_hi = span(cur[label])
+        out[label] = {}
+        for name, pts in cur.items():
+            if name != label:
+                lo, hi = max(a_lo, span(pts)[0]), min(a_hi, span(pts)[1])
+                out[label][name] = [round(lo, 3), round(hi, 3)] if hi - lo > 1e-6 else None
+    return out
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
@@ -142,7 +160,8 @@ def write_all(res: Results, out: Path, plan) -> dict:
     against = bd_rates_vs_codecs(cur)
     summary = {"dataset": res.dataset, "images": res.images, "seconds": round(res.seconds, 1),
                "plan": asdict(plan), "storage": rows, "bd_rate_vs_jpeg_pct": against.get("JPEG", {}),
-               "bd_rate_vs_codecs_pct": against, "curves": {k: v for k, v in cur.items()}}
+               "bd_rate_vs_codecs_pct": against, "bd_overlap_vs_codecs_db": overlaps_vs_codecs(cur),
+               "curves": {k: v for k, v in cur.items()}}
     if AUTO in cur:  # rate control's criteria: BD-rate and margin at equal rate against each codec alone
         summary["auto_vs_codecs"] = criteria(cur, res.points)
     _atomic_text(out / "bench.json", json.dumps(summary, indent=2))
@@ -257,11 +276,21 @@ def print_tables(summary: dict, console) -> None:
     console.print(t)
     against = summary.get("bd_rate_vs_codecs_pct") or {}
     if len(against) > 1:  # with one codec alone the table above says it all
-        t = Table(title="BD-rate (RGB PSNR) of every curve against each codec alone ('-': no common PSNR range)")
+        t = Table(title="BD-rate (RGB PSNR) of every curve against each codec alone, over the PSNR range "
+                        "the two share (its width in brackets; '-': none)")
         for col in ("pipeline", *against):
             t.add_column(col)
+        spans = summary.get("bd_overlap_vs_codecs_db") or {}
+
+        def cell(anchor: str, name: str) -> str:
+            if name == anchor:
+                return "0"
+            span = spans.get(anchor, {}).get(name)
+            bd = against[anchor].get(name)
+            return _pct(bd) + (f" ({span[1] - span[0]:.1f} dB)" if span and bd is not None else "")
+
         for name in summary["curves"]:
-            t.add_row(name, *("0" if name == anchor else _pct(row.get(name)) for anchor, row in against.items()))
+            t.add_row(name, *(cell(anchor, name) for anchor in against))
         console.print(t)
     if summary.get("auto_vs_codecs"):
         t = Table(title=f"{AUTO} (--target-psnr per image) against each codec alone: the mean curves, and per "
