@@ -127,8 +127,12 @@ def bd_rates(cur: dict[str, list[dict]], anchor: str = "JPEG") -> dict[str, floa
 def bd_rates_vs_codecs(cur: dict[str, list[dict]]) -> dict[str, dict[str, float | None]]:
     """codec alone ("JPEG", "WebP", "AVIF", "JPEG XL": those measured) -> BD-rate (%) of every other
     curve against it, at every scale the run drew; None where the two share no PSNR range."""
-    return {CODEC_LABEL[c]: bd_rates(cur, CODEC_LABEL[c]) for c in ("jpeg", "webp", "avif", "jxl")
-            if CODEC_LABEL[c] in cur}
+    return {label: bd_rates(cur, label) for label in _alone_labels(cur)}
+
+
+def _alone_labels(cur: dict[str, list[dict]]) -> list[str]:
+    """The codec-alone curves of a run, in the tables' order: JPEG, WebP, AVIF, JPEG XL."""
+    return [CODEC_LABEL[c] for c in ("jpeg", "webp", "avif", "jxl") if CODEC_LABEL[c] in cur]
 
 
 def overlaps_vs_codecs(cur: dict[str, list[dict]]) -> dict[str, dict[str, list[float] | None]]:
@@ -139,7 +143,7 @@ def overlaps_vs_codecs(cur: dict[str, list[dict]]) -> dict[str, dict[str, list[f
         return min(v), max(v)
 
     out = {}
-    for label in bd_rates_vs_codecs(cur):
+    for label in _alone_labels(cur):
         a_lo, a_hi = span(cur[label])
         out[label] = {}
         for name, pts in cur.items():

@@ -99,7 +99,7 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print the registr
 
 
 def _used_for(spec) -> str:
-    """The codecs `irc encode -s SCALE` picks ``spec`` for ("any codec", or e.g. "jxl/jpeg/webp/avif"
+    """The codecs `irc encode -s SCALE` picks ``spec`` for ("any codec", or e.g. "jpeg/webp/jxl/avif"
     for a general model that another model replaces for PNG); "--model" when none."""
     from irc.codecs import CODEC_NAMES
     from irc.errors import IrcError
