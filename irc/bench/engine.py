@@ -255,9 +255,8 @@ class Bench:
             # of the scale (FGRN x2 for PNG, IRN x2 for JPEG XL: each row set shows the choice), then extras
             defaults = [default_model(model_scale_for(s), c).name for c in LOSSLESS_CODECS]
             extra = [m for m in plan.extra_models if get_spec(m).scale == s]
-            for codec in LOSSLESS_CODECS:
-                models = [default_model(model_scale_for(s), codec).name, *defaults, *extra]
-                for m in (None, *dict.fromkeys(models)):
+            for codec, own in zip(LOSSLESS_CODECS, defaults):
+                for m in (None, *dict.fromkeys([own, *defaults, *extra])):
                     self._run(rescaled_label(s, codec, m, None),
                               [lambda i=i, c=codec, m=m: self.rescaled(i, s, c, None, m, None) for i in n])
         for m in plan.color_models:  # a grayscale image at full size, the colours restored by the model

@@ -148,7 +148,8 @@ def overlaps_vs_codecs(cur: dict[str, list[dict]]) -> dict[str, dict[str, list[f
         out[label] = {}
         for name, pts in cur.items():
             if name != label:
-                lo, hi = max(a_lo, span(pts)[0]), min(a_hi, span(pts)[1])
+                t_lo, t_hi = span(pts)
+                lo, hi = max(a_lo, t_lo), min(a_hi, t_hi)
                 out[label][name] = [round(lo, 3), round(hi, 3)] if hi - lo > 1e-6 else None
     return out
 
