@@ -13,6 +13,9 @@ latent ignore it). Per model, mean over the images:
   scale). It is not a quality score: 1 is the original's amount of fine detail, below 1 is blur,
   above 1 is detail (or noise) the original does not have. PSNR-trained models land below 1; the
   point of a GAN stage (IRN+) is to move towards 1 without inventing noise.
+* ``colour``: the RMS error of the BT.601 chroma (Cb, Cr, 8-bit levels) after averaging both
+  images over 8x8 blocks: the low-frequency colour error, which a GAN stage can raise (a tint,
+  lighter foliage) while Y-PSNR and detail look fine. 0 is the original's colour.
 
 No learned perceptual metric (LPIPS, DISTS) runs here: their packages fetch a VGG/AlexNet
 backbone at run time, and this machine has no internet. ``--try NAME=WEIGHTS:LIKE`` measures
@@ -45,11 +48,29 @@ def detail(ref: np.ndarray, test: np.ndarray, crop: int) -> float:
     return energy(test) / energy(ref)
 
 
+COLOUR_BLOCK = 8  # the block side over which colour is averaged before it is compared
+
+
+def colour_error(ref: np.ndarray, test: np.ndarray, block: int = COLOUR_BLOCK) -> float:
+    """RMS difference of the BT.601 Cb and Cr planes (8-bit levels) of two uint8 RGB images,
+    each averaged over ``block`` x ``block`` blocks (the image cut to whole blocks)."""
+    def chroma(img):
+        rgb = img.astype(np.float64)
+        r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+        cb = (-37.797 * r - 74.203 * g + 112.0 * b) / 255.0
+        cr = (112.0 * r - 93.786 * g - 18.214 * b) / 255.0
+        h, w = (cb.shape[0] // block) * block, (cb.shape[1] // block) * block
+        planes = np.stack([cb[:h, :w], cr[:h, :w]])
+        return planes.reshape(2, h // block, block, w // block, block).mean(axis=(2, 4))
+
+    return float(np.sqrt(((chroma(test) - chroma(ref)) ** 2).mean()))
+
+
 def measure(ref: np.ndarray, out: np.ndarray, scale: int) -> dict:
     from irc.metrics import ms_ssim, psnr_rgb, psnr_y
 
     return {"psnr_y": psnr_y(ref, out, scale), "psnr_rgb": psnr_rgb(ref, out), "ms_ssim": ms_ssim(ref, out),
-            "detail": detail(ref, out, scale)}
+            "detail": detail(ref, out, scale), "colour": colour_error(ref, out)}
 
 
 def parse_crop(text: str) -> tuple[str, int, int]:
@@ -125,9 +146,10 @@ def main() -> None:
 
     table = {k: {m: round(float(np.mean([r[m] for r in v])), 4) for m in v[0]} for k, v in rows.items()}
     print(f"\n{len(files)} images from {args.data}, lossless round trip at x{scale}, seed {args.seed}")
-    print(f"{'decode':<28} {'psnr-y':>7} {'psnr-rgb':>8} {'ms-ssim':>8} {'detail':>7}")
+    print(f"{'decode':<28} {'psnr-y':>7} {'psnr-rgb':>8} {'ms-ssim':>8} {'detail':>7} {'colour':>7}")
     for k, m in table.items():
-        print(f"{k:<28} {m['psnr_y']:7.2f} {m['psnr_rgb']:8.2f} {m['ms_ssim']:8.4f} {m['detail']:7.3f}")
+        print(f"{k:<28} {m['psnr_y']:7.2f} {m['psnr_rgb']:8.2f} {m['ms_ssim']:8.4f} {m['detail']:7.3f} "
+              f"{m['colour']:7.3f}")
     if args.json:
         args.json.write_text(json.dumps({"images": len(files), "scale": scale, "seed": args.seed,
                                          "results": table}, indent=2) + "\n")

@@ -130,3 +130,29 @@ def test_train_resume_continues_exactly(tmp_path, photo):
     full, split = losses(tmp_path / "full"), losses(tmp_path / "split")
     assert full[20] == pytest.approx(split[20], rel=1e-5)
     assert run("train", "export", tmp_path / "split" / "last.pt", tmp_path / "w.safetensors").exit_code == 0
+
+
+def test_train_resume_can_add_an_ema(tmp_path, photo):
+    """--resume --ema D gives a run without an EMA one (starting from its weights), recorded in its config;
+    an impossible decay is one line and leaves the run as it was."""
+    import torch
+
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.fromarray(photo).save(data / "0.png")
+    out = tmp_path / "run"
+    r = run("train", "irn", "--scale", 2, "--data", data, "--crop", 32, "--batch", 2, "--iters", 6, "--warmup", 1,
+            "--threads", 1, "--out", out, "--time-budget", 0)
+    assert r.exit_code == 0, r.output
+    assert "ema" not in torch.load(out / "last.pt", weights_only=False)
+    before = (out / "last.pt").read_bytes()
+    r = run("train", "irn", "--out", out, "--resume", "--ema", 1.5)
+    assert r.exit_code != 0 and "--ema" in r.output and "Traceback" not in r.output
+    assert (out / "last.pt").read_bytes() == before
+    r = run("train", "irn", "--out", out, "--resume", "--ema", 0.5)
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "config.json").read_text())["ema"] == 0.5
+    state = torch.load(out / "last.pt", weights_only=False)
+    assert state["step"] == 6 and int(state["ema"]["n_averaged"]) == 6  # the copy, then 5 updates
+    raw, avg = state["model"], {k[len("module."):]: v for k, v in state["ema"].items() if k.startswith("module.")}
+    assert any(not torch.equal(raw[k], avg[k]) for k in raw if raw[k].is_floating_point())

@@ -54,7 +54,7 @@ def train_irn_plus(
     device: str = opt.DEVICE,
     threads: int = opt.THREADS,
     precision: str = opt.PRECISION,
-    ema: float = opt.EMA,
+    ema: Optional[float] = opt.EMA,
     seed: int = opt.SEED,
     resume: bool = opt.RESUME,
 ):
@@ -65,7 +65,7 @@ def train_irn_plus(
 
     with user_errors():
         if resume:
-            cfg = _resumed_config(IRNPlusTrainConfig, out_dir, time_budget, device, threads)
+            cfg = _resumed_config(IRNPlusTrainConfig, out_dir, time_budget, device, threads, ema)
         else:
             spec = base_spec(base)
             _check_new_run(spec.scale, data, out_dir, any_scale=True)

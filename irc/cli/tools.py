@@ -76,6 +76,7 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print the registr
         return
     table = Table(title="irc models, Kodak 24 images (IRN: lossless PNG round trip, dB; CRM: RGB PSNR gain on its LR)",
                   caption="data, recipe, hardware and every number: irc models --json")
+    defaults = _defaults()  # (scale, codec) -> the (name, version) `irc encode` picks: looked up once
     for col in ("name", "params", "Y-PSNR", "RGB", "used for", "trained"):
         table.add_column(col, no_wrap=col not in ("used for", "trained"))
     for s in specs.values():
@@ -86,7 +87,7 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print the registr
         else:
             y = f"{k['psnr_y']:.2f}" if "psnr_y" in k else "-"
             rgb = f"{k['psnr_rgb']:.2f}" if "psnr_rgb" in k else "-"
-            use = _used_for(s)
+            use = _used_for(s, defaults)
             if s.lr_channels == 1:
                 use = "--gray (colour from a grayscale image)"
         minutes = f", {t['wall_minutes']:.0f} min" if "wall_minutes" in t else ""
@@ -98,23 +99,34 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print the registr
         out.print(f"older weight versions, kept so that old .irc files decode: {', '.join(older)}", highlight=False)
 
 
-def _used_for(spec) -> str:
-    """The codecs `irc encode -s SCALE` picks ``spec`` for ("any codec", or e.g. "jpeg/webp/jxl/avif"
-    for a general model that another model replaces for PNG); "--model" when none."""
+def _defaults() -> dict[tuple[int, str], tuple[str, int]]:
+    """The model `irc encode -s SCALE --codec CODEC` picks, as (name, version), for every installed
+    rescaler scale and every codec."""
     from irc.codecs import CODEC_NAMES
     from irc.errors import IrcError
-    from irc.models.registry import default_model
+    from irc.models.registry import default_model, rescaler_scales
+
+    picks = {}
+    for scale in rescaler_scales():
+        for codec in CODEC_NAMES:
+            try:
+                pick = default_model(scale, codec)
+            except IrcError:
+                continue
+            picks[scale, codec] = (pick.name, pick.version)
+    return picks
+
+
+def _used_for(spec, defaults: dict[tuple[int, str], tuple[str, int]] | None = None) -> str:
+    """The codecs `irc encode -s SCALE` picks ``spec`` for ("any codec", or e.g. "jpeg/webp/jxl/avif"
+    for a general model that another model replaces for PNG); "--model" when none. ``defaults``:
+    :func:`_defaults`, when the caller already has it."""
+    from irc.codecs import CODEC_NAMES
 
     if spec.scale < 2:
         return "--model"
-    served = []
-    for codec in CODEC_NAMES:
-        try:
-            pick = default_model(spec.scale, codec)
-        except IrcError:
-            continue
-        if (pick.name, pick.version) == (spec.name, spec.version):
-            served.append(codec)
+    defaults = _defaults() if defaults is None else defaults
+    served = [c for c in CODEC_NAMES if defaults.get((spec.scale, c)) == (spec.name, spec.version)]
     if len(served) == len(CODEC_NAMES):
         return "any codec"
     return "/".join(served) or "--model"

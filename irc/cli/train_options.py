@@ -17,7 +17,8 @@ PRECISION_HELP = ("auto (bf16 autocast on CUDA and on CPUs with native bf16, els
                   "or bf16 (fp32 master weights).")
 INIT_HELP = ("Weights (.safetensors), a run's last.pt, or an installed model's name (irn-x2) to start from: every "
              "tensor whose name and shape match is copied, the rest keeps its initialisation (reported).")
-EMA_HELP = "Decay of an exponential moving average of the weights, exported when on (0: off; e.g. 0.998)."
+EMA_HELP = ("Decay of an exponential moving average of the weights, exported when on (0: off; e.g. 0.998). "
+            "With --resume: the run's new decay (default: its own); an EMA added to a run starts as its weights.")
 
 DATA = typer.Option([], "--data", help="Training image folder (repeatable); any folder of images.")
 ITERS = typer.Option(2000, "--iters")
@@ -40,9 +41,9 @@ DEVICE = typer.Option("cpu", "--device")
 THREADS = typer.Option(0, "--threads", help="CPU threads (0: all cores).")
 COMPILE = typer.Option(False, "--compile", help="torch.compile the loss (CUDA).")
 PRECISION = typer.Option("auto", "--precision", help=PRECISION_HELP)
-EMA = typer.Option(0.0, "--ema", help=EMA_HELP)
+EMA = typer.Option(None, "--ema", help=EMA_HELP, show_default="0")
 SEED = typer.Option(0, "--seed")
-RESUME = typer.Option(False, "--resume", help="Continue the run in --out exactly (its saved config).")
+RESUME = typer.Option(False, "--resume", help="Continue the run in --out exactly (its saved config; --ema may change).")
 
 
 def out_dir(default: str):
@@ -58,7 +59,7 @@ SHARED: dict[str, tuple[object, object]] = {
     "val_dir": (Optional[Path], VAL_DIR), "val_images": (int, VAL_IMAGES), "val_every": (int, VAL_EVERY),
     "checkpoint_minutes": (float, CHECKPOINT_MINUTES), "time_budget": (Optional[float], TIME_BUDGET),
     "init_from": (Optional[Path], INIT_FROM), "device": (str, DEVICE), "threads": (int, THREADS),
-    "compile": (bool, COMPILE), "precision": (str, PRECISION), "ema": (float, EMA), "seed": (int, SEED),
+    "compile": (bool, COMPILE), "precision": (str, PRECISION), "ema": (Optional[float], EMA), "seed": (int, SEED),
     "resume": (bool, RESUME),
 }
 

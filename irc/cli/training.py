@@ -33,7 +33,8 @@ def train_irn(
 
     with user_errors():
         if shared["resume"]:
-            cfg = _resumed_config(IRNTrainConfig, out_dir, shared["time_budget"], shared["device"], shared["threads"])
+            cfg = _resumed_config(IRNTrainConfig, out_dir, shared["time_budget"], shared["device"], shared["threads"],
+                                  shared["ema"])
         else:
             if downsampling not in ("haar", "learned"):
                 raise IrcError(f"--downsampling must be haar or learned, got {downsampling!r}")
@@ -80,7 +81,8 @@ def train_fgrn(
 
     with user_errors():
         if shared["resume"]:
-            cfg = _resumed_config(FGRNTrainConfig, out_dir, shared["time_budget"], shared["device"], shared["threads"])
+            cfg = _resumed_config(FGRNTrainConfig, out_dir, shared["time_budget"], shared["device"], shared["threads"],
+                                  shared["ema"])
         else:
             _check_new_run(scale, shared["data"], out_dir)
             _check_crop(shared["crop"], scale)
@@ -115,8 +117,7 @@ def _common_options(data, out_dir, crop, batch, iters, lr, warmup, schedule, gra
     if schedule not in ("cosine", "step", "constant"):
         raise IrcError(f"--schedule must be cosine, step or constant, got {schedule!r}")
     check_train_precision(precision)
-    if not 0 <= ema < 1:
-        raise IrcError(f"--ema must be in [0, 1), got {ema}")
+    ema = _check_ema(0.0 if ema is None else ema)
     for name, value in (("--crop", crop), ("--batch", batch), ("--iters", iters)):
         if value < 1:
             raise IrcError(f"{name} must be at least 1, got {value}")
@@ -201,15 +202,23 @@ def run_family_trainer(config_cls, run, out_dir: Path, shared: dict, new_config)
     builds its config), then train with ``run`` and print the checkpoint; errors are one line."""
     with user_errors():
         if shared["resume"]:
-            cfg = _resumed_config(config_cls, out_dir, shared["time_budget"], shared["device"], shared["threads"])
+            cfg = _resumed_config(config_cls, out_dir, shared["time_budget"], shared["device"], shared["threads"],
+                                  shared["ema"])
         else:
             cfg = new_config()
         ckpt = run(cfg, resume=shared["resume"], progress=_show_record)
         out.print(f"checkpoint: {ckpt}")
 
 
-def _resumed_config(cls, out_dir: Path, time_budget, device: str, threads: int):
-    """A run's saved config.json, with this invocation's budget, device and threads."""
+def _check_ema(ema: float) -> float:
+    if not 0 <= ema < 1:
+        raise IrcError(f"--ema must be in [0, 1), got {ema}")
+    return ema
+
+
+def _resumed_config(cls, out_dir: Path, time_budget, device: str, threads: int, ema: float | None = None):
+    """A run's saved config.json, with this invocation's budget, device and threads, and its EMA
+    decay when ``ema`` is given (the loop starts an EMA the checkpoint lacks from the weights)."""
     from dataclasses import fields
 
     from irc.api import resolve_device
@@ -220,6 +229,8 @@ def _resumed_config(cls, out_dir: Path, time_budget, device: str, threads: int):
     saved = json.loads(cfg_path.read_text())
     cfg = cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved})
     cfg.time_budget, cfg.device, cfg.threads = time_budget, resolve_device(device), threads
+    if ema is not None:
+        cfg.ema = _check_ema(ema)
     return cfg
 
 
