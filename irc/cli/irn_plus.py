@@ -37,6 +37,7 @@ def train_irn_plus(
     lambda_recon: float = typer.Option(0.01, "--lambda-recon", help="Weight of the L1 reconstruction with z ~ N(0, T^2) (paper: 0.01)."),
     lambda_guide: Optional[float] = typer.Option(None, "--lambda-guide", help="Weight of the L2 LR guide (default s^2, the paper's)."),
     lambda_distr: float = typer.Option(1.0, "--lambda-distr", help="Weight of the adversarial (JS) term (paper: 1)."),
+    lambda_lowpass: float = typer.Option(0.0, "--lambda-lowpass", help="Weight of the L1 between the bicubic downscales of the decode and the original (0: off, the paper's; holds colour and tone where the GAN moves them)."),
     gan_norm_pixels: int = typer.Option(144 * 144 * 3, "--gan-norm-pixels", help="The GAN terms are divided by this (the paper's per-image pixel sums at 144x144)."),
     d_lr: float = typer.Option(1e-4, "--d-lr", help="Discriminator learning rate."),
     d_warmup: int = typer.Option(200, "--d-warmup", help="Steps that train only the discriminator first (paper: 5000)."),
@@ -75,7 +76,8 @@ def train_irn_plus(
             if d_init_from is not None and not d_init_from.is_file():
                 raise IrcError(f"--d-init-from {d_init_from}: no such file (an `irc train irn-plus` run's last.pt)")
             for name, value in (("--d-warmup", d_warmup), ("--z-temperature", z_temperature), ("--z-ramp", z_ramp),
-                                ("--lambda-recon", lambda_recon), ("--lambda-distr", lambda_distr)):
+                                ("--lambda-recon", lambda_recon), ("--lambda-distr", lambda_distr),
+                                ("--lambda-lowpass", lambda_lowpass)):
                 if value < 0:
                     raise IrcError(f"{name} must be >= 0, got {value}")
             for name, value in (("--gan-norm-pixels", gan_norm_pixels), ("--d-lr", d_lr), ("--lr", lr)):
@@ -83,7 +85,7 @@ def train_irn_plus(
                     raise IrcError(f"{name} must be > 0, got {value}")
             cfg = IRNPlusTrainConfig(
                 base=base, scale=spec.scale, lambda_recon=lambda_recon, lambda_guide=lambda_guide,
-                lambda_distr=lambda_distr, gan_norm_pixels=gan_norm_pixels, d_lr=d_lr, d_warmup=d_warmup,
+                lambda_distr=lambda_distr, lambda_lowpass=lambda_lowpass, gan_norm_pixels=gan_norm_pixels, d_lr=d_lr, d_warmup=d_warmup,
                 d_norm=d_norm, z_temperature=z_temperature, z_ramp=z_ramp,
                 d_init_from=str(d_init_from) if d_init_from else None,
                 **_common_options(data, out_dir, crop, batch, iters, lr, warmup, schedule, grad_clip, val_dir,
@@ -96,5 +98,5 @@ def train_irn_plus(
 
 
 def _show_gan_record(rec: dict) -> None:
-    keys = ("iter", "wall", "recon", "gan", "d_real", "d_fake", "z_t", "val_psnr_y", "event")
+    keys = ("iter", "wall", "recon", "lowpass", "gan", "d_real", "d_fake", "z_t", "val_psnr_y", "event")
     out.print("  ".join(f"{k}={rec[k]}" for k in keys if k in rec), highlight=False, soft_wrap=True)

@@ -11,6 +11,10 @@ its objective becomes
 * L_distr: the JS divergence of Eq. 10 through a discriminator T (:mod:`irc.train.gan`): T
   maximises log sigma(T(x)) + log(1 - sigma(T(x'))), the generator minimises the
   non-saturating -log sigma(T(x'))
+* L_lowpass (this project's, off by default, not in the paper): L1 between the bicubic
+  downscales (by s) of x' and of x, a mean over the LR values. The GAN term moves low
+  frequencies too (a tint, lighter foliage: ``benchmarks/perceptual.py``'s colour error); this
+  holds the decode's colour and tone at the LR's resolution and leaves the detail above it free.
 * L_percp: left out, lambda_4 = 0: the paper's perceptual loss (Wang et al., ESRGAN: VGG19
   features) needs pretrained VGG weights, and no installable package ships them (lpips,
   torchmetrics and dists-pytorch ship only their small heads and fetch the VGG backbone
@@ -82,6 +86,7 @@ class IRNPlusTrainConfig(RescalerTrainConfig):
     lambda_recon: float = 0.01
     lambda_guide: float | None = None  # default s^2
     lambda_distr: float = 1.0  # the adversarial (JS) term
+    lambda_lowpass: float = 0.0  # L1 of the decode's bicubic downscale against the original's (not the paper's)
     lambda_percp: float = 0.0  # must stay 0: no offline VGG weights
     # the per-image GAN terms are divided by this, the pixel terms being means (see the module doc)
     gan_norm_pixels: int = PAPER_CROP_VALUES
@@ -104,7 +109,7 @@ def check_config(cfg: IRNPlusTrainConfig) -> None:
                          "lambda_percp must be 0")
     if cfg.d_norm not in ("none", "batch"):
         raise ValueError(f"d_norm must be none or batch, got {cfg.d_norm!r}")
-    for name in ("d_warmup", "z_temperature", "z_ramp", "lambda_recon", "lambda_distr"):
+    for name in ("d_warmup", "z_temperature", "z_ramp", "lambda_recon", "lambda_distr", "lambda_lowpass"):
         if getattr(cfg, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
     if cfg.compile:
@@ -136,14 +141,21 @@ def irn_plus_losses(model: IRN, adversary: Adversary, x: torch.Tensor,
     temperature = z_temperature_at(adversary.steps, cfg)
     with torch.set_grad_enabled(train_g):
         y, z = model(x)
-        guide = ((y - bicubic_down(x, cfg.scale)) ** 2).sum() / n
+        x_down = bicubic_down(x, cfg.scale)
+        guide = ((y - x_down) ** 2).sum() / n
         x_fake = model.inverse(quantize(y), torch.randn_like(z) * temperature)
         recon = (x_fake - x).abs().sum() / n
+        lowpass = (bicubic_down(x_fake, cfg.scale) - x_down).abs().mean() if cfg.lambda_lowpass else None
     terms = adversary.d_step(x, x_fake)
     gan_before = terms.pop("gan")  # against T before its step: what the warm-up logs
     gan = adversary.g_loss(x_fake) if train_g else gan_before
     total = cfg.lambda_recon * recon + cfg.guide_weight() * guide + cfg.lambda_distr * gan / cfg.gan_norm_pixels
-    return {"loss": total, "recon": recon, "guide": guide, "gan": gan, **terms, "z_t": torch.tensor(temperature)}
+    extra = {}
+    if lowpass is not None:
+        total = total + cfg.lambda_lowpass * lowpass
+        extra["lowpass"] = lowpass
+    return {"loss": total, "recon": recon, "guide": guide, "gan": gan, **extra, **terms,
+            "z_t": torch.tensor(temperature)}
 
 
 def load_discriminator(adversary: Adversary, path: str, lr: float) -> str:
