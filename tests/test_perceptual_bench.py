@@ -34,13 +34,13 @@ def test_colour_error_measures_a_tint_in_8bit_chroma_levels():
 
 
 def test_colour_error_ignores_detail_that_averages_out_within_a_block():
-    ref = np.full((32, 32, 3), 128, dtype=np.uint8)
+    ref = np.full((64, 64, 3), 128, dtype=np.uint8)
     noisy = ref.copy()
-    noisy[::2, :, 0] += 6  # a stripe pattern of red: zero-mean over each 8x8 block ...
+    noisy[::2, :, 0] += 6  # a stripe pattern of red: zero-mean over each block ...
     noisy[1::2, :, 0] -= 6
     assert colour_error(ref, noisy) < 1e-9  # ... so no low-frequency colour error
-    noisy[:8, :8, 0] += 4  # the same block tinted: its mean moves, and the error with it
-    assert colour_error(ref, noisy) > 0.1
+    noisy[:32, :32, 0] += 4  # one block tinted: its mean moves, and the error with it
+    assert colour_error(ref, noisy) > 0.5
 
 
 def test_detail_is_one_for_the_original_and_below_one_for_a_blur():
