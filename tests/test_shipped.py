@@ -198,10 +198,11 @@ def test_jpeg_defaults(monkeypatch):
 
 def test_models_command_says_what_each_rescaler_is_used_for(monkeypatch):
     """`irc models` names the codecs `irc encode -s SCALE` picks each model for, as default_model does."""
-    from irc.cli.tools import _used_for
+    from irc.cli.tools import _defaults, _used_for
 
     monkeypatch.setattr(registry, "_extra", {})
-    used = {name: _used_for(registry.get_spec(name)) for name in
+    defaults = _defaults()
+    used = {name: _used_for(registry.get_spec(name), defaults) for name in
             ("irn-x2", "fgrn-x2", "fgrn-x4", "irn-x8", "irn-e-x4", "irn-ld-x3", "irn-color")}
     assert used == {"irn-x2": "jpeg/webp/jxl/avif", "fgrn-x2": "png", "fgrn-x4": "png/jxl",
                     "irn-x8": "jpeg/webp/avif", "irn-e-x4": "--model", "irn-ld-x3": "any codec",

@@ -117,15 +117,14 @@ def _defaults() -> dict[tuple[int, str], tuple[str, int]]:
     return picks
 
 
-def _used_for(spec, defaults: dict[tuple[int, str], tuple[str, int]] | None = None) -> str:
+def _used_for(spec, defaults: dict[tuple[int, str], tuple[str, int]]) -> str:
     """The codecs `irc encode -s SCALE` picks ``spec`` for ("any codec", or e.g. "jpeg/webp/jxl/avif"
     for a general model that another model replaces for PNG); "--model" when none. ``defaults``:
-    :func:`_defaults`, when the caller already has it."""
+    :func:`_defaults`."""
     from irc.codecs import CODEC_NAMES
 
     if spec.scale < 2:
         return "--model"
-    defaults = _defaults() if defaults is None else defaults
     served = [c for c in CODEC_NAMES if defaults.get((spec.scale, c)) == (spec.name, spec.version)]
     if len(served) == len(CODEC_NAMES):
         return "any codec"
